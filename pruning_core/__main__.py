@@ -1,0 +1,162 @@
+"""Command line: ``python -m pruning_core {run,defaults,list,show,export,worker}``.
+
+Examples::
+
+    python -m pruning_core defaults > my.json
+    python -m pruning_core run --set dataset.name=fashion_mnist --set algorithm.rounds=5 --out results/
+    python -m pruning_core run --config configs/aimp_lenet300_fashion_mnist.toml
+    python -m pruning_core list
+    python -m pruning_core show 20261121-101500-1a2b3c4d
+    python -m pruning_core export 20261121-101500-1a2b3c4d --out results/
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+
+from .config import ConfigError, defaults, load_config
+
+
+def _duration(seconds: float | None) -> str:
+    return "?" if seconds is None else str(datetime.timedelta(seconds=int(round(seconds))))
+
+
+def print_event(event: dict) -> None:
+    """One line per epoch and per round; status lines for the rest."""
+    kind = event["type"]
+    if kind == "epoch":
+        print(f"  round {event['round']:>2}  epoch {event['epoch']:>3}  lr {event['lr']:.2e}  "
+              f"loss {event['train_loss']:.4f}  acc {100 * event['test_accuracy']:6.2f}%  "
+              f"sparsity {100 * event['sparsity']:6.2f}%  {event['seconds']:5.1f}s  "
+              f"ETA {_duration(event['eta_seconds'])}", flush=True)
+    elif kind == "round":
+        print(f"== round {event['round']:>2}  sparsity {100 * event['sparsity']:6.2f}%  remaining "
+              f"{event['remaining_weights']:,} ({100 * event['remaining_fraction']:.2f}%)  acc "
+              f"{100 * event['test_accuracy']:6.2f}% (best {100 * event['best_test_accuracy']:.2f}%)  "
+              f"retrain {event['retrain_epochs']} ep (total {event['cumulative_epochs']})  "
+              f"{event['seconds']:.1f}s", flush=True)
+    elif kind == "run_started":
+        print(f"run {event['job']}  repeat {event['repeat']} (seed {event['seed']})  device "
+              f"{event['device']}  data {event['dataset_source']}", flush=True)
+    elif kind == "resumed":
+        print(f"resumed repeat {event['repeat']} after round {event['from_round']}", flush=True)
+    elif kind.startswith("run_"):
+        print(f"{kind.replace('run_', '')}: {event.get('error') or event['job']}", flush=True)
+
+
+def cmd_defaults(args) -> int:
+    print(json.dumps(defaults().to_dict(), indent=2))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .export import export_result
+    from .runner import run
+
+    config = load_config(args.config, args.set)
+    print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, "
+          f"{config.algorithm.rounds} rounds at p = {config.per_round_rate:.4f}, rewind "
+          f"{config.algorithm.rewind} (k = {config.algorithm.rewind_epoch}), search cost "
+          f"{config.search_cost()} epochs", flush=True)
+    try:
+        result = run(config, None if args.quiet else print_event, cache_dir=args.cache, origin="cli")
+    except KeyboardInterrupt:
+        print("interrupted: finished rounds are kept in the store", file=sys.stderr)
+        return 130
+    if args.out:
+        for path in export_result(result, args.out):
+            if path.suffix != ".npz":
+                print(f"wrote {path}")
+    print(f"job {result.job_id}: {result.status}")
+    return 0 if result.status == "finished" else 1
+
+
+def cmd_list(args) -> int:
+    from .jobs.store import JobStore
+
+    jobs = JobStore(args.cache).list_jobs()
+    if not jobs:
+        print("no jobs")
+    for job in jobs:
+        c = job["config"]
+        p = job.get("progress") or {}
+        print(f"{job['id']:<32} {job['status']:<12} {c['model']['name']:<14} {c['dataset']['name']:<14} "
+              f"{c['algorithm']['name']} x{c['algorithm']['rounds']}  epochs {p.get('epochs_done', 0)}/"
+              f"{p.get('epochs_total') or '?'}  {job['origin']}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .runner import load_result
+
+    result = load_result(args.job, cache_dir=args.cache)
+    print(json.dumps({k: v for k, v in result.summary.items() if k != "per_round"}, indent=2, default=str))
+    if len(result.rounds):
+        print(result.rounds.drop(columns=["layer_sparsity", "flops"]).to_string(index=False))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_result
+    from .runner import load_result
+
+    for path in export_result(load_result(args.job, cache_dir=args.cache), args.out):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from .jobs.worker import work
+
+    return work(cache_dir=args.cache, idle_exit_seconds=args.idle_exit)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pruning_core", description="Prunelab engine")
+    parser.add_argument("--cache", default=None, help="cache dir (job store, runs); default "
+                        "$PRUNELAB_CACHE or <repo>/cache")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("defaults", help="print the complete default config as JSON").set_defaults(func=cmd_defaults)
+    p = sub.add_parser("run", help="run an experiment (one line per epoch and round)")
+    p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override, e.g. --set algorithm.rounds=5 (repeatable)")
+    p.add_argument("--out", help="export rounds.csv, epochs.csv, summary.json and masks here")
+    p.add_argument("--quiet", action="store_true", help="print only the final status")
+    p.set_defaults(func=cmd_run)
+    sub.add_parser("list", help="list the jobs in the store").set_defaults(func=cmd_list)
+    p = sub.add_parser("show", help="summary and rounds of one job")
+    p.add_argument("job")
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("export", help="write a job's CSVs, summary and masks to a folder")
+    p.add_argument("job")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("worker", help="run queued jobs from the store (started by the app)")
+    p.add_argument("--idle-exit", type=float, default=10.0,
+                   help="exit after this many seconds with an empty queue")
+    p.set_defaults(func=cmd_worker)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a clean one-line error for users; the job record keeps the traceback
+        from .data import DatasetNotAvailable
+        from .models import ModelDatasetMismatch
+
+        if isinstance(exc, (DatasetNotAvailable, ModelDatasetMismatch, ValueError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

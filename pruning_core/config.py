@@ -1,0 +1,467 @@
+"""The experiment config: one typed, validated description of a pruning experiment.
+
+A config is a tree of frozen dataclasses (``model``, ``dataset``, ``pruner``, ``algorithm``,
+``training`` plus ``seed``, ``repeats``, ``device``). It is built from a partial dict (JSON, TOML
+or Python), where missing fields take their defaults, validated once, and hashed: the hash names
+the experiment. Every default reproduces a paper setting: the training section is the IAP paper's
+LeNet-300-100 recipe (Table 1: Nesterov Adam, lr 1.2e-3, weight decay 1e-4, batch 60, 6 epochs,
+rewind to epoch 5), the pruning rate is the lottery-ticket paper's 20 % per round.
+
+Every field carries metadata (help text, allowed values, bounds, and ``when``: the condition under
+which it applies), so the app can generate its form from this module and a new option appears in
+the form without touching a page. This module deliberately imports no torch.
+
+Errors never come from deep inside torch: :func:`Config.from_dict` collects every problem as a
+:class:`FieldError` naming the dotted field, the value and what is allowed, and raises one
+:class:`ConfigError` holding them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import pathlib
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+# Registry names, duplicated here so that this module stays torch-free (the app imports it to
+# build its form). tests/unit/test_config.py checks them against models.MODELS / data.DATASETS.
+MODEL_NAMES = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6", "vgg11", "vgg13", "vgg16",
+               "vgg19", "resnet20", "resnet56", "resnet18")
+DATASET_NAMES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid value: the dotted field name, the value given, and what is allowed."""
+
+    field: str
+    value: Any
+    allowed: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
+
+
+class ConfigError(ValueError):
+    """A config that failed validation; ``errors`` lists every offending field."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        super().__init__("invalid config:\n  " + "\n  ".join(str(e) for e in self.errors))
+
+    def for_field(self, dotted: str) -> list[FieldError]:
+        """The errors about one field (the app shows them next to its widget)."""
+        return [e for e in self.errors if e.field == dotted]
+
+
+# --------------------------------------------------------------------------------------------
+# Field metadata
+# --------------------------------------------------------------------------------------------
+
+def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False,
+           when: dict[str, tuple] | None = None) -> Any:
+    """A dataclass field with the metadata that validation and the app's form read.
+
+    ``low``/``high`` bound numbers (open bounds exclude the end point); ``when`` maps a dotted
+    field to the values for which this option applies, e.g. ``{"algorithm.rewind": ("weights",)}``.
+    """
+    meta = {"help": help, "choices": choices, "low": low, "high": high,
+            "low_open": low_open, "high_open": high_open, "when": when or {}}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = option("lenet300_100", "Architecture from the model registry.", choices=MODEL_NAMES)
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str = option("digits", "Dataset. 'digits' (scikit-learn's 8x8 digits) is always available "
+                       "offline; the others are read from the data dir or downloaded by torchvision.",
+                       choices=DATASET_NAMES)
+    augment: bool | None = option(None, "Pad-4 random crop + horizontal flip on the device; "
+                                  "null = the dataset's default (on for CIFAR, off otherwise).")
+    data_dir: str | None = option(None, "Where datasets are looked for and downloaded to; null = "
+                                  "$PRUNELAB_DATA or cache/data.")
+    download: bool = option(True, "Download with torchvision when the files are not found.")
+
+
+@dataclass(frozen=True)
+class PrunerConfig:
+    method: str = option("magnitude", "Score of each weight: |w| (magnitude) or a random score "
+                         "(the random-pruning control).", choices=("magnitude", "random"))
+    scope: str = option("global", "Rank weights over all prunable layers together (global) or "
+                        "prune each layer at the same rate (local).", choices=("global", "local"))
+    output_rate: float | None = option(
+        None, "Pruning rate of the output layer; null = the same as every other layer, 0 = never "
+        "prune it (the lottery-ticket paper uses half the rate).", low=0.0, high=1.0, high_open=True)
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    name: str = option("imp", "Iterative magnitude pruning: rounds of prune -> rewind -> retrain "
+                       "(AIMP when partial_epochs is set; one-shot with rounds = 1).", choices=("imp",))
+    rounds: int = option(5, "Number of pruning rounds R (round 0, the dense training, not counted).",
+                         low=1, high=200)
+    rate: float = option(0.2, "Per-round pruning rate p: the fraction of the still-alive weights "
+                         "removed each round, so sparsity after r rounds is 1 - (1 - p)^r.",
+                         low=0.0, high=1.0, low_open=True, high_open=True)
+    target_sparsity: float | None = option(
+        None, "Final sparsity s after all rounds; when set, the rate is derived as "
+        "p = 1 - (1 - s)^(1/rounds) and 'rate' is not used.", low=0.0, high=1.0, low_open=True,
+        high_open=True)
+    rewind: str = option("weights", "After pruning: 'weights' = weight rewinding (WR: weights and LR "
+                         "schedule back to epoch k), 'lr' = learning-rate rewinding (LRR: keep the "
+                         "weights, replay the schedule from epoch k), 'none' = fine-tuning (keep "
+                         "the weights, constant last LR).", choices=("weights", "lr", "none"))
+    rewind_epoch: int = option(5, "Rewind epoch k (k = 0 is the original lottery ticket); each "
+                               "round retrains T - k epochs.", low=0)
+    partial_epochs: int | None = option(
+        None, "AIMP's tau: intermediate rounds retrain tau - k epochs instead of T - k; the last "
+        "round retrains the full T - k. null = plain IMP.", low=1)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = option(6, "Epochs T of the dense training (and the length of the LR schedule).",
+                         low=1, high=10_000)
+    batch_size: int = option(60, "Training batch size.", low=1, high=1_000_000)
+    optimizer: str = option("nadam", "Optimizer: SGD (momentum, Nesterov), Adam, or Nesterov Adam "
+                            "(NAdam, the IAP paper's choice).", choices=("sgd", "adam", "nadam"))
+    lr: float = option(1.2e-3, "Initial learning rate eta_1.", low=0.0, low_open=True)
+    momentum: float = option(0.9, "SGD momentum.", low=0.0, high=1.0, high_open=True,
+                             when={"training.optimizer": ("sgd",)})
+    nesterov: bool = option(False, "Nesterov momentum for SGD.", when={"training.optimizer": ("sgd",)})
+    weight_decay: float = option(1e-4, "L2 weight decay.", low=0.0)
+    lr_schedule: str = option("constant", "LR schedule over the T epochs, stepped every iteration: "
+                              "constant, step (x gamma at each milestone), cosine (to 0), linear "
+                              "(to 0).", choices=("constant", "step", "cosine", "linear"))
+    milestones: list[int] = option([], "Epochs at which the step schedule multiplies the LR by gamma.",
+                                   when={"training.lr_schedule": ("step",)})
+    gamma: float = option(0.1, "Step schedule factor.", low=0.0, high=1.0, low_open=True,
+                          when={"training.lr_schedule": ("step",)})
+    warmup_epochs: float = option(0.0, "Linear warm-up from 0 over this many epochs (any schedule).",
+                                  low=0.0)
+    grad_clip: float | None = option(None, "Clip the global gradient norm to this value; null = off "
+                                     "(AIMP used 1.0).", low=0.0, low_open=True)
+    eval_batch_size: int = option(1000, "Batch size for evaluation (does not change results).",
+                                  low=1)
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    seed: int = option(0, "Seed of the first repeat; repeat i uses seed + i.", low=0)
+    repeats: int = option(1, "Independent runs with seeds seed, seed+1, ...; results report the "
+                          "median and min/max per round.", low=1, high=100)
+    device: str = option("auto", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:N', "
+                         "or 'mps'.")
+
+    # ---- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, data: dict | None = None) -> Config:
+        """Build and validate a config from a partial nested dict; raise ConfigError on any problem."""
+        errors: list[FieldError] = []
+        config = _build(cls, data or {}, "", errors)
+        if not errors:
+            errors.extend(_cross_checks(config))
+        if errors:
+            raise ConfigError(errors)
+        return config
+
+    def to_dict(self) -> dict:
+        """The complete config as a JSON-ready nested dict."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **dotted: Any) -> Config:
+        """A validated copy with dotted overrides, e.g. ``replace(**{"training.epochs": 3})``."""
+        data = self.to_dict()
+        for key, value in dotted.items():
+            _set_dotted(data, key, value)
+        return Config.from_dict(data)
+
+    # ---- identity ----------------------------------------------------------------------------
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON of everything that defines the experiment.
+
+        ``device``, ``dataset.data_dir`` and ``training.eval_batch_size`` are left out: they say
+        where and how fast the experiment runs, not what it is.
+        """
+        data = self.to_dict()
+        data.pop("device")
+        data["dataset"].pop("data_dir")
+        data["training"].pop("eval_batch_size")
+        canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    # ---- derived quantities ------------------------------------------------------------------
+
+    @property
+    def per_round_rate(self) -> float:
+        """p: the fraction of alive weights removed per round (derived from target_sparsity if set)."""
+        algo = self.algorithm
+        if algo.target_sparsity is not None:
+            return 1.0 - (1.0 - algo.target_sparsity) ** (1.0 / algo.rounds)
+        return algo.rate
+
+    def retrain_epochs(self, round_index: int) -> int:
+        """Epochs trained in pruning round r ≥ 1: (τ or T) − k; round 0 is the dense T epochs.
+
+        AIMP (``partial_epochs`` = τ) retrains τ − k epochs in the intermediate rounds
+        1 … R−1 and the full T − k in the last round R.
+        """
+        if round_index == 0:
+            return self.training.epochs
+        tau = self.algorithm.partial_epochs
+        length = tau if (tau is not None and round_index < self.algorithm.rounds) else self.training.epochs
+        return length - self.algorithm.rewind_epoch
+
+    def search_cost(self) -> int:
+        """Total retraining epochs over all rounds (the AIMP paper's cost; dense training excluded)."""
+        return sum(self.retrain_epochs(r) for r in range(1, self.algorithm.rounds + 1))
+
+    def planned_sparsity(self) -> list[float]:
+        """Planned global sparsity after each round 0..R: 1 − (1 − p)^r (before per-layer rounding)."""
+        p = self.per_round_rate
+        return [1.0 - (1.0 - p) ** r for r in range(self.algorithm.rounds + 1)]
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and overriding
+# --------------------------------------------------------------------------------------------
+
+def defaults() -> Config:
+    """The complete default config."""
+    return Config()
+
+
+def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a partial JSON or TOML file (by extension), apply ``key=value`` overrides, validate.
+
+    Override values are parsed as JSON where possible (``3``, ``0.5``, ``null``, ``true``,
+    ``[80, 120]``) and taken as strings otherwise (``adam``).
+    """
+    data: dict = {}
+    if path is not None:
+        path = pathlib.Path(path)
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            raise ConfigError([FieldError("--config", str(path), "a .json or .toml file")])
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError([FieldError("--set", item, "dotted.key=value, e.g. training.epochs=3")])
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        _set_dotted(data, key.strip(), value)
+    return Config.from_dict(data)
+
+
+def to_toml(config: Config) -> str:
+    """The config as TOML (``null`` fields are omitted: they load back as their default null)."""
+    data = config.to_dict()
+    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for section, values in data.items():
+        if isinstance(values, dict):
+            lines.append(f"\n[{section}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError([FieldError(dotted, value, f"'{part}' is not a section")])
+    node[leaf] = value
+
+
+# --------------------------------------------------------------------------------------------
+# Field descriptions for the app's form
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One leaf field: dotted path, type name, default and the metadata the form renders."""
+
+    path: str
+    type: str          # "int" | "float" | "bool" | "str" | "list[int]"
+    optional: bool     # None/null allowed
+    default: Any
+    help: str
+    choices: tuple | None
+    low: float | None
+    high: float | None
+    when: dict[str, tuple]
+
+
+def field_specs(cls: type = Config, prefix: str = "") -> list[FieldSpec]:
+    """Every leaf field of the config, in declaration order, with its metadata."""
+    specs: list[FieldSpec] = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        path = prefix + f.name
+        kind, optional = _type_name(hints[f.name])
+        if kind == "section":
+            specs += field_specs(hints[f.name], path + ".")
+            continue
+        m = f.metadata
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        specs.append(FieldSpec(path, kind, optional, default, m["help"], m["choices"], m["low"],
+                               m["high"], m["when"]))
+    return specs
+
+
+def applies(spec: FieldSpec, values: dict[str, Any]) -> bool:
+    """Whether a field applies given the current dotted values (the form hides it otherwise)."""
+    return all(values.get(k) in allowed for k, allowed in spec.when.items())
+
+
+# --------------------------------------------------------------------------------------------
+# Validation internals
+# --------------------------------------------------------------------------------------------
+
+def _type_name(hint: Any) -> tuple[str, bool]:
+    args = typing.get_args(hint)
+    optional = type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    if dataclasses.is_dataclass(hint):
+        return "section", optional
+    if typing.get_origin(hint) is list:
+        return "list[int]", optional
+    return {int: "int", float: "float", bool: "bool", str: "str"}[hint], optional
+
+
+def _build(cls: type, data: Any, prefix: str, errors: list[FieldError]) -> Any:
+    if not isinstance(data, dict):
+        errors.append(FieldError(prefix.rstrip(".") or "config", data, "a table/object of fields"))
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            errors.append(FieldError(prefix + str(key), data[key],
+                                     f"a known key; this section has: {', '.join(names)}"))
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        path = prefix + f.name
+        kind, optional = _type_name(hints[f.name])
+        if kind == "section":
+            kwargs[f.name] = _build(hints[f.name], data[f.name], path + ".", errors)
+            continue
+        value = _coerce(data[f.name], kind, optional, f.metadata, path, errors)
+        if value is not _INVALID:
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+_INVALID = object()
+
+
+def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
+            errors: list[FieldError]) -> Any:
+    """Check one leaf value against its type, choices and bounds; record a FieldError if wrong."""
+    if value is None:
+        if optional:
+            return None
+        errors.append(FieldError(path, value, _describe(kind, meta)))
+        return _INVALID
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                                     for v in value),
+    }[kind]
+    if ok and kind == "float":
+        value = float(value)
+        ok = math.isfinite(value)
+    if ok and meta["choices"] is not None:
+        ok = value in meta["choices"]
+    if ok and kind in ("int", "float"):
+        low, high = meta["low"], meta["high"]
+        if low is not None:
+            ok = value > low if meta["low_open"] else value >= low
+        if ok and high is not None:
+            ok = value < high if meta["high_open"] else value <= high
+    if not ok:
+        errors.append(FieldError(path, value, _describe(kind, meta, optional)))
+        return _INVALID
+    return value
+
+
+def _describe(kind: str, meta: dict, optional: bool = False) -> str:
+    """Human wording of what a field accepts, e.g. 'a number in (0, 1)' or 'one of sgd, adam'."""
+    if meta["choices"] is not None:
+        text = "one of " + ", ".join(map(str, meta["choices"]))
+    else:
+        text = {"int": "an integer", "float": "a number", "bool": "true or false",
+                "str": "a string", "list[int]": "a list of integers"}[kind]
+        low, high = meta["low"], meta["high"]
+        if low is not None and high is not None:
+            text += f" in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
+        elif low is not None:
+            text += f" {'>' if meta['low_open'] else '>='} {low:g}"
+        elif high is not None:
+            text += f" {'<' if meta['high_open'] else '<='} {high:g}"
+    return text + (" or null" if optional else "")
+
+
+def _cross_checks(c: Config) -> list[FieldError]:
+    """Constraints between fields (each error names the field to change)."""
+    errors: list[FieldError] = []
+    T, k, tau = c.training.epochs, c.algorithm.rewind_epoch, c.algorithm.partial_epochs
+    if k >= T:
+        errors.append(FieldError("algorithm.rewind_epoch", k,
+                                 f"an epoch 0 <= k < training.epochs ({T}), so that T - k >= 1"))
+    if tau is not None and not (k < tau <= T):
+        errors.append(FieldError("algorithm.partial_epochs", tau,
+                                 f"tau with rewind_epoch ({k}) < tau <= training.epochs ({T}), "
+                                 "so that intermediate rounds retrain tau - k >= 1 epochs"))
+    if any(m <= 0 or m >= T for m in c.training.milestones) or \
+            c.training.milestones != sorted(set(c.training.milestones)):
+        errors.append(FieldError("training.milestones", c.training.milestones,
+                                 f"increasing epochs strictly between 0 and training.epochs ({T})"))
+    if c.training.warmup_epochs >= T:
+        errors.append(FieldError("training.warmup_epochs", c.training.warmup_epochs,
+                                 f"a number of epochs < training.epochs ({T})"))
+    device = c.device
+    if not (device in ("auto", "cpu", "cuda", "mps") or
+            (device.startswith("cuda:") and device[5:].isdigit())):
+        errors.append(FieldError("device", device, "auto, cpu, cuda, cuda:N or mps"))
+    return errors

@@ -1,0 +1,66 @@
+"""The records a run emits, as plain JSON-ready dicts (numbers, strings, small dicts).
+
+Events are the single source of every result: the CLI prints them, the store appends them, the
+app draws them and the exports are tables built from them (:func:`events_to_frames`). Types:
+
+``run_started``  job, config_hash, device, repeat, seed, n_params, n_prunable, planned_epochs
+``epoch``        repeat, round, epoch (1-based within the round), schedule_epoch (position in the
+                 original LR schedule), lr, train_loss, test_loss, test_accuracy, sparsity,
+                 cumulative_epochs, seconds, eta_seconds
+``round``        repeat, round (0 = dense), sparsity, remaining_fraction, remaining_weights,
+                 total_weights, test_accuracy, best_test_accuracy, retrain_epochs,
+                 cumulative_epochs, seconds, layer_sparsity {layer: fraction}, flops, mask_file
+``run_finished`` / ``run_cancelled`` / ``run_failed`` (error, traceback)   status changes
+``resumed``      repeat, from_round: events of later rounds emitted before it are superseded
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+Event = dict[str, Any]
+EventSink = Callable[[Event], None]
+
+ROUND_COLUMNS = ["repeat", "seed", "round", "sparsity", "remaining_fraction", "remaining_weights",
+                 "test_accuracy", "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]
+EPOCH_COLUMNS = ["repeat", "round", "epoch", "schedule_epoch", "lr", "train_loss", "test_loss",
+                 "test_accuracy", "sparsity", "seconds"]
+
+
+def make_event(kind: str, **fields: Any) -> Event:
+    """An event record of type ``kind`` stamped with the wall-clock time."""
+    return {"type": kind, "time": time.time(), **fields}
+
+
+def events_to_frames(events: list[Event]):
+    """(rounds, epochs) pandas DataFrames from a run's events.
+
+    Where a resumed run re-emitted a round or epoch, the last record of each key wins, so a
+    resume never duplicates rows.
+    """
+    import pandas as pd
+
+    rounds = [e for e in events if e["type"] == "round"]
+    epochs = [e for e in events if e["type"] == "epoch"]
+    rounds_df = pd.DataFrame(rounds).reindex(columns=ROUND_COLUMNS + ["layer_sparsity", "flops"])
+    epochs_df = pd.DataFrame(epochs).reindex(columns=EPOCH_COLUMNS)
+    if len(rounds_df):
+        rounds_df = rounds_df.drop_duplicates(["repeat", "round"], keep="last").sort_values(["repeat", "round"])
+    if len(epochs_df):
+        epochs_df = epochs_df.drop_duplicates(["repeat", "round", "epoch"], keep="last").sort_values(
+            ["repeat", "round", "epoch"])
+    return rounds_df.reset_index(drop=True), epochs_df.reset_index(drop=True)
+
+
+def aggregate_rounds(rounds):
+    """Median, min and max over repeats per round (the papers report medians of 5 runs)."""
+    metrics = ["sparsity", "remaining_fraction", "remaining_weights", "test_accuracy", "best_test_accuracy"]
+    grouped = rounds.groupby("round")
+    out = grouped[["retrain_epochs", "cumulative_epochs"]].first()
+    for m in metrics:
+        out[f"{m}_median"] = grouped[m].median()
+        out[f"{m}_min"] = grouped[m].min()
+        out[f"{m}_max"] = grouped[m].max()
+    out["repeats"] = grouped.size()
+    return out.reset_index()

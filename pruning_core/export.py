@@ -1,0 +1,42 @@
+"""Export a job's results to a folder: CSV tables, a JSON summary and the masks.
+
+``rounds.csv``     one row per (repeat, round); round 0 is the dense network
+``epochs.csv``     one row per (repeat, round, epoch)
+``rounds_aggregate.csv``  median / min / max over repeats per round (when repeats > 1)
+``summary.json``   config, config hash, device, status and totals
+``masks/``         the bit-packed masks of every round (``repeat_<i>/round_<r>.npz``)
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+from .events import EPOCH_COLUMNS, ROUND_COLUMNS, aggregate_rounds
+from .runner import RunResult
+
+
+def export_result(result: RunResult, out_dir: str | pathlib.Path) -> list[pathlib.Path]:
+    """Write the export files of ``result`` into ``out_dir``; return the paths written."""
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    rounds_path = out / "rounds.csv"
+    result.rounds.reindex(columns=ROUND_COLUMNS).to_csv(rounds_path, index=False)
+    epochs_path = out / "epochs.csv"
+    result.epochs.reindex(columns=EPOCH_COLUMNS).to_csv(epochs_path, index=False)
+    written += [rounds_path, epochs_path]
+    if result.config.repeats > 1 and len(result.rounds):
+        aggregate_path = out / "rounds_aggregate.csv"
+        aggregate_rounds(result.rounds).to_csv(aggregate_path, index=False)
+        written.append(aggregate_path)
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps(result.summary, indent=2, default=str))
+    written.append(summary_path)
+    for mask_file in sorted(result.run_dir.glob("repeat_*/masks/round_*.npz")):
+        target = out / "masks" / mask_file.parent.parent.name / mask_file.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(mask_file, target)
+        written.append(target)
+    return written

@@ -1,0 +1,1 @@
+"""Jobs: the store that connects runs to the app, and the worker that runs queued jobs."""

@@ -1,0 +1,125 @@
+"""The training loop: device-resident batches, per-iteration LR, masks enforced after every step.
+
+One call of :func:`train_epochs` trains a model for a list of epochs of the original schedule
+(``schedule_epochs``; weight rewinding trains epochs k … T−1, AIMP's intermediate rounds k … τ−1)
+with a fresh optimizer, and evaluates on the test set after every epoch. Nothing in the hot loop
+synchronises with the device: the loss is accumulated on the device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import TrainingConfig
+from .data import DeviceDataset
+from .masks import MaskEnforcer
+
+
+class Cancelled(Exception):
+    """Raised between training steps when the run was asked to stop."""
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    schedule_epoch: int      # position e in the original schedule (0-based)
+    lr: float                # LR of the epoch's last iteration
+    train_loss: float        # mean training loss over the epoch's samples
+    test_loss: float
+    test_accuracy: float
+    seconds: float           # wall time of the epoch (training + evaluation)
+
+
+def make_optimizer(cfg: TrainingConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov), Adam or NAdam with L2 weight decay, using foreach kernels."""
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                               weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.optimizer == "nadam":
+        return torch.optim.NAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    raise ValueError(f"training.optimizer: got {cfg.optimizer!r}; allowed: sgd, adam, nadam")
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (tensor cores); plain float32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, data: DeviceDataset, batch_size: int) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) on the test set."""
+    model.eval()
+    device = data.device
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for x, y in data.test_batches(batch_size):
+        with _autocast(device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    n = data.n_test
+    return loss_sum.item() / n, correct.item() / n
+
+
+def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
+                 schedule_epochs: Iterable[int], lr_at: Callable[[float], float],
+                 generator: torch.Generator, enforcer: MaskEnforcer | None = None,
+                 on_epoch: Callable[[EpochStats], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_step: Callable[[], None] | None = None) -> list[EpochStats]:
+    """Train for the given schedule epochs with a fresh optimizer; evaluate after each epoch.
+
+    ``lr_at(t)`` gives the LR at fractional schedule position t = e + i/n (iteration i of n).
+    With an ``enforcer``, gradients of pruned weights are zeroed before clipping and the step,
+    and the weights are re-masked after it, so pruned weights stay exactly zero. ``should_stop``
+    is polled before every step (raise :class:`Cancelled`); ``on_step`` is a test hook.
+    """
+    device = data.device
+    optimizer = make_optimizer(cfg, model.parameters())
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    steps = math.ceil(data.n_train / cfg.batch_size)
+    history = []
+    for epoch in schedule_epochs:
+        start = time.perf_counter()
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        lr = lr_at(float(epoch))
+        for i, (x, y) in enumerate(data.train_batches(cfg.batch_size, generator)):
+            if should_stop is not None and should_stop():
+                raise Cancelled()
+            lr = lr_at(epoch + i / steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with _autocast(device):
+                loss = F.cross_entropy(model(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if enforcer is not None:
+                enforcer.mask_gradients()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(trainable, cfg.grad_clip, foreach=True)
+            optimizer.step()
+            if enforcer is not None:
+                enforcer.mask_weights()
+            loss_sum += loss.detach() * y.shape[0]
+            if on_step is not None:
+                on_step()
+        test_loss, test_accuracy = evaluate(model, data, cfg.eval_batch_size)
+        stats = EpochStats(int(epoch), lr, loss_sum.item() / data.n_train, test_loss, test_accuracy,
+                           time.perf_counter() - start)
+        history.append(stats)
+        if on_epoch is not None:
+            on_epoch(stats)
+    return history
