@@ -108,6 +108,26 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_describe(args) -> int:
+    """Facts the app shows before launching, as JSON (the app calls this instead of importing torch)."""
+    from .describe import describe
+
+    config = load_config(args.config, args.set) if args.json is None else \
+        load_config(None, [f"{k}={json.dumps(v)}" for k, v in _flatten(json.loads(args.json)).items()])
+    print(json.dumps(describe(config)))
+    return 0
+
+
+def _flatten(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
 def cmd_worker(args) -> int:
     from .jobs.worker import work
 
@@ -135,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("job")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+    p = sub.add_parser("describe", help="JSON facts of a config: parameters, layers, FLOPs, plan")
+    p.add_argument("--config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--json", help="the config as a JSON string (instead of --config/--set)")
+    p.set_defaults(func=cmd_describe)
     p = sub.add_parser("worker", help="run queued jobs from the store (started by the app)")
     p.add_argument("--idle-exit", type=float, default=10.0,
                    help="exit after this many seconds with an empty queue")

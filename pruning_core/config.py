@@ -408,6 +408,7 @@ def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
         "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
                                                      for v in value),
     }[kind]
+    given = value
     if ok and kind == "float":
         value = float(value)
         ok = math.isfinite(value)
@@ -420,7 +421,7 @@ def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
         if ok and high is not None:
             ok = value < high if meta["high_open"] else value <= high
     if not ok:
-        errors.append(FieldError(path, value, _describe(kind, meta, optional)))
+        errors.append(FieldError(path, given, _describe(kind, meta, optional)))
         return _INVALID
     return value
 

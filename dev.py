@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands, needing nothing but Python 3.11+ and pip.
+
+    python3 dev.py run      create .venv, install the requirements, start the app
+    python3 dev.py test     create .venv, install the requirements, run the whole test suite
+    python3 dev.py bench    the epoch-time benchmark (engine vs. a DataLoader + prune-hooks baseline)
+
+The virtual environment is reinstalled only when requirements*.txt change (a stamp file holds
+their hash). Extra arguments go to the command: ``python3 dev.py test -k config``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import subprocess
+import sys
+import venv
+
+ROOT = pathlib.Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+REQUIREMENTS = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+
+
+def ensure_venv() -> None:
+    """Create .venv and install requirements-dev.txt unless the stamp says they are current."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"Prunelab needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in REQUIREMENTS)).hexdigest()
+    stamp = VENV / ".requirements.sha256"
+    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
+        return
+    if not PYTHON.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.create(VENV, with_pip=True)
+    print("installing requirements (torch and torchvision take a minute)", flush=True)
+    subprocess.run([str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+                    "-r", str(ROOT / "requirements-dev.txt")], check=True)
+    stamp.write_text(digest)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("run", "test", "bench"):
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    ensure_venv()
+    if command == "run":
+        args = [str(PYTHON), "-m", "streamlit", "run", str(ROOT / "app.py"), *extra]
+    elif command == "test":
+        args = [str(PYTHON), "-m", "pytest", *(extra or ["-q"])]
+    else:
+        args = [str(PYTHON), str(ROOT / "benchmarks" / "bench_epoch.py"), *extra]
+    return subprocess.run(args, cwd=ROOT).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

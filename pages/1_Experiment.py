@@ -1,0 +1,22 @@
+"""Experiment: choose model, dataset, pruner, schedule and training; see the plan; launch."""
+
+import streamlit as st
+
+from ui import experiment, state, widgets
+
+st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
+st.title("Experiment")
+copied = state.apply_pending()
+if copied:
+    st.success("Copied from the Schedules playground: " + ", ".join(f"`{k}`" for k in copied))
+st.caption("Every field comes from the engine's config metadata; options that do not apply to the chosen "
+           "method are hidden. Hover ⓘ for what a field means and which paper setting its default reproduces.")
+
+form_col, preview_col = st.columns([3, 2], gap="large")
+with form_col:
+    form = widgets.config_form(columns=2)
+with preview_col:
+    launch = st.container()
+    experiment.preview(form)
+    with launch:
+        experiment.launch_box(form)

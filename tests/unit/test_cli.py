@@ -1,0 +1,58 @@
+"""The command line, end to end on digits: defaults, run --set --out, list, show, export, errors."""
+
+import csv
+import json
+
+import pytest
+
+from pruning_core.__main__ import main
+
+
+def test_defaults_prints_the_complete_config(capsys):
+    assert main(["defaults"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert set(config) == {"model", "dataset", "pruner", "algorithm", "training", "seed", "repeats", "device"}
+
+
+def test_run_with_overrides_prints_lines_and_exports(tmp_path, capsys):
+    cfg = tmp_path / "partial.toml"
+    cfg.write_text('[training]\nepochs = 2\nbatch_size = 200\n')
+    out = tmp_path / "out"
+    code = main(["--cache", str(tmp_path / "cache"), "run", "--config", str(cfg), "--set", "algorithm.rounds=2",
+                 "--set", "algorithm.rewind_epoch=1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert printed.count("== round") == 3 and printed.count("epoch ") >= 4 and "ETA" in printed
+    with open(out / "rounds.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[2:] == ["round", "sparsity", "remaining_fraction", "remaining_weights", "test_accuracy",
+                                 "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]
+    assert [r["round"] for r in rows] == ["0", "1", "2"]
+    with open(out / "epochs.csv") as f:
+        assert list(csv.DictReader(f))[0].keys() >= {"round", "epoch", "lr", "train_loss", "test_accuracy", "sparsity"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["config"]["training"]["epochs"] == 2
+    assert len(summary["config_hash"]) == 64 and summary["totals"]["search_cost_epochs"] == 2
+    assert sorted(p.name for p in (out / "masks" / "repeat_0").iterdir()) == \
+        ["round_000.npz", "round_001.npz", "round_002.npz"]
+
+    job = summary["job"]
+    assert main(["--cache", str(tmp_path / "cache"), "list"]) == 0
+    assert job in capsys.readouterr().out
+    assert main(["--cache", str(tmp_path / "cache"), "show", job]) == 0
+    assert "remaining_weights" in capsys.readouterr().out
+    assert main(["--cache", str(tmp_path / "cache"), "export", job, "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "rounds.csv").read_text() == (out / "rounds.csv").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--set", "training.lr=-1"], "training.lr: got -1; allowed: a number > 0"),
+    (["run", "--set", "model.name=vgg11"], "vgg11 needs inputs of at least"),
+    (["run", "--set", "dataset.name=cifar10", "--set", "dataset.download=false", "--set",
+      "dataset.data_dir=/nonexistent"], "digits"),
+    (["show", "no-such-job"], "no job 'no-such-job'"),
+])
+def test_errors_are_one_clear_line(tmp_path, capsys, args, message):
+    assert main(["--cache", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -1,0 +1,109 @@
+"""The Compare page: overlay several jobs, tabulate accuracy / sparsity / search cost with the
+speed-up relative to a baseline, and measure how different their masks are (Jaccard per layer)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from . import data, figures, state
+
+KEY = "compare_jobs"
+
+
+def _labels(jobs: list[dict]) -> dict[str, str]:
+    """A short unique label per job: its name, else its id."""
+    names = [j.get("name") or j["id"] for j in jobs]
+    return {j["id"]: (n if names.count(n) == 1 else j["id"]) for j, n in zip(jobs, names)}
+
+
+def _select_seeds(jobs: list[dict], anchor: str) -> None:
+    key = data.experiment_key(next(j for j in jobs if j["id"] == anchor)["config"])
+    st.session_state[KEY] = [j["id"] for j in jobs if data.experiment_key(j["config"]) == key]
+
+
+def pick(jobs: list[dict]) -> list[str]:
+    """Multiselect of jobs (URL ``?jobs=a,b``), plus "all seeds of one experiment"."""
+    ids = [j["id"] for j in jobs]
+    labels = {j["id"]: data.job_label(j) for j in jobs}
+    if KEY not in st.session_state:
+        wanted = [x for x in (st.query_params.get("jobs") or "").split(",") if x in ids]
+        finished = [j["id"] for j in jobs if j["status"] in ("finished", "cancelled", "interrupted")]
+        st.session_state[KEY] = wanted or finished[:3]
+    st.session_state[KEY] = [x for x in st.session_state[KEY] if x in ids]
+    left, right = st.columns([3, 1])
+    with right:
+        anchor = st.selectbox("Experiment", ids, format_func=labels.get, key="seeds_anchor",
+                              help="Select every job that differs from this one only in its seeds.")
+        st.button("Select all its seeds", on_click=_select_seeds, args=(jobs, anchor), key="seeds_button")
+    with left:
+        chosen = st.multiselect("Jobs", ids, format_func=labels.get, key=KEY)
+    st.query_params["jobs"] = ",".join(chosen)
+    return chosen
+
+
+def view(jobs: list[dict]) -> None:
+    chosen = pick(jobs)
+    if not chosen:
+        st.info("Select one or more jobs.")
+        return
+    by_id = {j["id"]: j for j in jobs}
+    labels = _labels([by_id[i] for i in chosen])
+    rounds = {i: state.frames_of(i)[0] for i in chosen}
+    with_rounds = [i for i in chosen if len(rounds[i])]
+    if not with_rounds:
+        st.info("None of the selected jobs has finished a round yet.")
+        return
+    st.plotly_chart(figures.accuracy_vs_remaining({labels[i]: rounds[i] for i in with_rounds},
+                                                  title="Test accuracy vs weights remaining"), key="compare_acc")
+    baseline = st.selectbox("Baseline for the speed-up", chosen, format_func=labels.get, key="baseline",
+                            help="speed-up = the baseline's search cost / this job's search cost "
+                                 "(retraining epochs, dense training excluded)")
+    table = data.compare_table({labels[i]: (by_id[i], rounds[i]) for i in chosen}, labels[baseline])
+    st.dataframe(table, hide_index=True, column_config={
+        "final sparsity %": st.column_config.NumberColumn(format="%.2f"),
+        "dense acc %": st.column_config.NumberColumn(format="%.2f"),
+        "final acc %": st.column_config.NumberColumn(format="%.2f"),
+        "search cost (epochs)": st.column_config.NumberColumn(format="%d"),
+        "speed-up vs baseline": st.column_config.NumberColumn(format="%.2f×")})
+    st.caption("Accuracy: median over repeats at the last finished round. Search cost: retraining epochs of all "
+               "rounds (per repeat).")
+    jaccard(by_id, chosen, labels, baseline)
+
+
+def jaccard(by_id: dict, chosen: list[str], labels: dict, baseline: str) -> None:
+    """Per-layer Jaccard distance of every (job, repeat) mask to the baseline's repeat 0, at one round."""
+    st.subheader("Mask similarity")
+    sources = {}
+    for i in chosen:
+        run_dir = state.store().run_dir(i)
+        for repeat in range(by_id[i]["config"]["repeats"]):
+            files = data.mask_files(run_dir, repeat)
+            if files:
+                sources[(i, repeat)] = files
+    if (baseline, 0) not in sources or len(sources) < 2:
+        st.info("Needs masks from the baseline and at least one other job or seed.")
+        return
+    common = sorted(set.intersection(*(set(f) for f in sources.values())) - {0})
+    if not common:
+        st.info("The selected runs have no pruned round in common yet.")
+        return
+    round_index = st.select_slider("Round", common, value=common[-1], key="jaccard_round")
+    reference = state.masks(sources[(baseline, 0)][round_index])
+    columns = {}
+    for (i, repeat), files in sources.items():
+        if (i, repeat) == (baseline, 0):
+            continue
+        distances = figures.jaccard_per_layer(reference, state.masks(files[round_index]))
+        if distances:
+            columns[f"{labels[i]} · seed {by_id[i]['config']['seed'] + repeat}"] = distances
+    if not columns:
+        st.info("No layer has the same shape in the baseline and the other runs (different models?).")
+        return
+    table = pd.DataFrame(columns)
+    st.plotly_chart(figures.jaccard_bars(table, title=f"Jaccard distance to {labels[baseline]} · seed "
+                                         f"{by_id[baseline]['config']['seed']} after round {round_index}"),
+                    key="jaccard_bars")
+    st.dataframe(table.style.format("{:.3f}"))
+    st.caption("Jaccard distance over kept weights: d = 1 − |A ∩ B| / |A ∪ B| (0: the same weights survive; "
+               "1: no weight survives in both). Same round = same planned sparsity when the rates match.")

@@ -1,0 +1,89 @@
+"""The Experiment page's preview and launch: what the chosen config will build, cost and plan.
+
+Before launching the page shows the parameter count (from ``python -m pruning_core describe`` in a
+subprocess, cached), the planned sparsity per round and per epoch, the LR schedule, the search cost
+in retraining epochs and an estimate of the run time (measured seconds per epoch of finished jobs
+with the same model, dataset and batch size; a rough FLOP-based guess otherwise).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pruning_core.config import to_toml
+from pruning_core.jobs import launcher
+
+from . import data, figures, schedules, state
+from .widgets import FormResult
+
+MAX_ESTIMATE_JOBS = 10
+
+
+def measured_seconds_per_epoch(model: str, dataset: str, batch_size: int) -> tuple[float | None, int]:
+    """(median seconds per epoch, number of jobs it comes from) over recent finished jobs."""
+    matching = [j for j in state.jobs() if j["status"] == "finished"
+                and (j["config"]["model"]["name"], j["config"]["dataset"]["name"],
+                     j["config"]["training"]["batch_size"]) == (model, dataset, batch_size)][:MAX_ESTIMATE_JOBS]
+    pairs = [(j, state.frames_of(j["id"])[1]) for j in matching]
+    return data.seconds_per_epoch(pairs, model, dataset, batch_size), len(matching)
+
+
+def preview(form: FormResult) -> None:
+    """Facts, plan charts and estimates of the form's config (or what is wrong with it)."""
+    values = form.values
+    facts = {}
+    model, dataset = values.get("model.name"), values.get("dataset.name")
+    if model and dataset:
+        with st.spinner(f"inspecting {model} on {dataset} …"):
+            facts = state.describe(model, dataset)
+        if facts.get("error"):
+            form.show_error("model.name", facts["error"])
+    config = form.config if not facts.get("error") else None
+    if config is None:
+        st.error("Fix the fields marked in red to see the plan and launch:\n\n"
+                 + "\n".join(f"- `{e.field}`: {e.allowed}" for e in form.errors))
+        return
+    total = config.repeats * schedules.total_epochs(config)
+    steps = -(-int(facts.get("dataset", {}).get("n_train") or 0) // config.training.batch_size) or 1
+    per_epoch, n_jobs = measured_seconds_per_epoch(config.model.name, config.dataset.name, config.training.batch_size)
+    if per_epoch is None:
+        per_epoch = data.fallback_seconds_per_epoch(facts.get("dense_flops"),
+                                                    int(facts.get("dataset", {}).get("n_train") or 0), steps)
+        basis = "rough estimate from FLOPs (no finished run of this model, dataset and batch size yet)"
+    else:
+        basis = f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size"
+    seconds = data.STARTUP_SECONDS + total * per_epoch
+    final = config.planned_sparsity()[-1]
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Parameters", f"{facts.get('n_params', 0):,}", help=f"prunable: {facts.get('n_prunable', 0):,} "
+              f"in {len(facts.get('layers') or [])} layers (conv/linear weights; biases and BN never)")
+    c2.metric("Final sparsity", f"{100 * final:.2f}%", help=f"p = {config.per_round_rate:.4f} per round; "
+              f"{100 * (1 - final):.2f}% of the prunable weights remain")
+    c3.metric("Search cost", f"{config.search_cost()} epochs",
+              help="retraining epochs over all rounds (dense training excluded), per repeat")
+    c1.metric("Epochs in total", f"{total}", help="(dense T + search cost) × repeats")
+    c2.metric("Run time (estimate)", data.format_duration(seconds), help=basis)
+    c3.metric("Steps per epoch", f"{steps}")
+    st.caption(f"Run time: {basis}; ≈ {per_epoch:.2f} s per epoch + {data.STARTUP_SECONDS:.0f} s start-up.")
+    planned = config.planned_sparsity()
+    st.plotly_chart(figures.geometric_schedule(planned, title="Planned sparsity per round"), key="plan_rounds")
+    plan = schedules.imp_plan(config, steps)
+    st.plotly_chart(figures.sparsity_schedule(plan, title="Planned sparsity per epoch (all rounds end to end)"),
+                    key="plan_epochs")
+    st.plotly_chart(figures.lr_schedule({"η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])},
+                                        title="Learning rate per epoch"), key="plan_lr")
+    with st.expander("Config (TOML)"):
+        st.code(to_toml(config), language="toml")
+    if facts.get("layers"):
+        with st.expander("Prunable layers"):
+            st.dataframe([{"layer": x["name"], "shape": "×".join(map(str, x["shape"])), "weights": x["numel"],
+                           "FLOPs": x["flops"]} for x in facts["layers"]], hide_index=True)
+
+
+def launch_box(form: FormResult) -> None:
+    """Name + Launch; on success, go to the Monitor page of the new job."""
+    name = st.text_input("Job name (optional)", key="job_name", placeholder="e.g. lenet-wr-k5")
+    ok = form.config is not None and not any(e.field == "model.name" for e in form.errors)
+    if st.button("Launch", type="primary", disabled=not ok, key="launch"):
+        job_id = launcher.submit(form.config, state.cache_dir(), name=name or None)
+        st.switch_page("pages/2_Monitor.py", query_params={"job": job_id})

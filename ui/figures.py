@@ -1,0 +1,289 @@
+"""Figure builders: pure functions from event tables, masks and schedules to plotly figures.
+
+Nothing here reads the store or touches Streamlit, so the Monitor and Compare pages, exports and
+the unit tests all draw from the same code. Conventions (as in the lottery-ticket papers):
+
+* accuracy vs remaining weights: x = % of prunable weights remaining, log scale, decreasing to
+  the right (100 % = the dense network, drawn as a star); several repeats draw the median per
+  round and a shaded min–max band.
+* mask heatmaps: rows = output units / filters, columns = inputs / input channels; a conv cell is
+  the fraction of its k×k kernel that survives; a block-averaged cell is the fraction kept in the
+  block. 0 (pruned) is light grey, 1 (kept) dark blue.
+* Jaccard distance between two masks of a layer: over kept entries, d = 1 − |A ∩ B| / |A ∪ B|
+  (0 = the same weights survive, 1 = disjoint; two empty masks have distance 0).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+PRUNED_COLOR, KEPT_COLOR = "#e8e8e8", "#08306b"
+MASK_COLORSCALE = [[0.0, PRUNED_COLOR], [0.5, "#6baed6"], [1.0, KEPT_COLOR]]
+HEIGHT = 340
+
+
+def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)), height=height,
+                      margin=dict(l=60, r=20, t=50, b=50),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **kwargs)
+    return fig
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# ---- accuracy vs remaining weights -----------------------------------------------------------
+
+def round_stats(rounds: pd.DataFrame) -> pd.DataFrame:
+    """Per round: % remaining (median), accuracy % median / min / max over repeats, and n."""
+    g = rounds.groupby("round")
+    return pd.DataFrame({
+        "remaining": 100 * g["remaining_fraction"].median(),
+        "median": 100 * g["test_accuracy"].median(),
+        "min": 100 * g["test_accuracy"].min(),
+        "max": 100 * g["test_accuracy"].max(),
+        "n": g.size(),
+    }).reset_index()
+
+
+def _remaining_ticks(values: list[float]) -> list[float]:
+    ticks = [100, 50, 20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01]
+    lo = min(values) if values else 1.0
+    return [t for t in ticks if t >= lo * 0.7]
+
+
+def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame], title: str = "Test accuracy vs weights remaining",
+                          band: bool = True) -> go.Figure:
+    """Accuracy after each round against % weights remaining (log x, decreasing to the right).
+
+    ``runs`` is one rounds table or {label: rounds table} to overlay several jobs. A table with
+    several repeats is drawn as its median per round with a min–max band (hover shows n)."""
+    runs = {"run": runs} if isinstance(runs, pd.DataFrame) else runs
+    fig = go.Figure()
+    all_x: list[float] = []
+    for i, (label, rounds) in enumerate(runs.items()):
+        if rounds is None or not len(rounds):
+            continue
+        color = PALETTE[i % len(PALETTE)]
+        stats = round_stats(rounds)
+        all_x += list(stats["remaining"])
+        several = int(stats["n"].max()) > 1
+        if several and band:
+            fig.add_trace(go.Scatter(x=list(stats["remaining"]) + list(stats["remaining"][::-1]),
+                                     y=list(stats["max"]) + list(stats["min"][::-1]), fill="toself",
+                                     fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip",
+                                     name=f"{label} min–max", legendgroup=label, showlegend=True))
+        name = f"{label} (median of {int(stats['n'].max())})" if several else label
+        fig.add_trace(go.Scatter(
+            x=stats["remaining"], y=stats["median"], mode="lines+markers", name=name, legendgroup=label,
+            line=dict(color=color, width=2), marker=dict(size=7, color=color),
+            customdata=np.stack([stats["round"], stats["min"], stats["max"], stats["n"]], axis=1),
+            hovertemplate="round %{customdata[0]}<br>%{x:.2f}% remaining<br>accuracy %{y:.2f}%"
+                          "<br>min %{customdata[1]:.2f}, max %{customdata[2]:.2f} (n=%{customdata[3]})<extra></extra>"))
+        dense = stats[stats["round"] == 0]
+        if len(dense):
+            fig.add_trace(go.Scatter(x=dense["remaining"], y=dense["median"], mode="markers", name="dense",
+                                     legendgroup="dense", showlegend=i == 0,
+                                     marker=dict(symbol="star", size=15, color=color, line=dict(color="black", width=1)),
+                                     hovertemplate="dense network<br>accuracy %{y:.2f}%<extra></extra>"))
+    ticks = _remaining_ticks(all_x)
+    fig.update_xaxes(type="log", autorange="reversed", title="weights remaining (%, log scale)",
+                     tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
+    fig.update_yaxes(title="test accuracy (%)")
+    return _layout(fig, title)
+
+
+# ---- per-epoch curves ------------------------------------------------------------------------
+
+def epoch_curves(epochs: pd.DataFrame, round_index: int, title: str | None = None) -> go.Figure:
+    """Test accuracy, train/test loss and learning rate per epoch of one round (one line per repeat)."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=("test accuracy (%)", "loss", "learning rate"))
+    data = epochs[epochs["round"] == round_index] if len(epochs) else epochs
+    for i, (repeat, part) in enumerate(data.groupby("repeat") if len(data) else []):
+        color = PALETTE[int(i) % len(PALETTE)]
+        tag = f"repeat {int(repeat)}"
+        fig.add_trace(go.Scatter(x=part["epoch"], y=100 * part["test_accuracy"], mode="lines+markers",
+                                 name=f"{tag} test acc", line=dict(color=color)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["train_loss"], mode="lines+markers",
+                                 name=f"{tag} train loss", line=dict(color=color, dash="dot")), row=2, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["test_loss"], mode="lines+markers",
+                                 name=f"{tag} test loss", line=dict(color=color)), row=2, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["lr"], mode="lines+markers", name=f"{tag} lr",
+                                 line=dict(color=color, shape="hv"), showlegend=False), row=3, col=1)
+    fig.update_xaxes(title="epoch within the round", row=3, col=1, dtick=1)
+    fig.update_yaxes(exponentformat="e", row=3, col=1)
+    title = title or (f"Training curves, round {round_index}" + (" (dense)" if round_index == 0 else ""))
+    return _layout(fig, title, height=520)
+
+
+# ---- masks -----------------------------------------------------------------------------------
+
+def _nanmean(a: np.ndarray, axis) -> np.ndarray:
+    """Mean ignoring NaN (all-NaN cells stay NaN, without a warning)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
+
+def mask_grid(values: np.ndarray, max_side: int = 160) -> tuple[np.ndarray, tuple[int, int]]:
+    """A 2-D grid from a layer mask (or weights): linear (out, in) as is, conv (out, in, kh, kw)
+    → mean over the kernel, 1-D → one row; then block means (NaN-aware) so that no side exceeds
+    ``max_side``. Returns (grid, (block rows, block cols))."""
+    a = np.asarray(values, dtype=float)
+    if a.ndim == 1:
+        a = a[None, :]
+    elif a.ndim > 2:
+        a = _nanmean(a.reshape(a.shape[0], a.shape[1], -1), axis=2)
+    rows, cols = a.shape
+    br, bc = max(1, math.ceil(rows / max_side)), max(1, math.ceil(cols / max_side))
+    if br == 1 and bc == 1:
+        return a, (1, 1)
+    padded = np.full((math.ceil(rows / br) * br, math.ceil(cols / bc) * bc), np.nan)
+    padded[:rows, :cols] = a
+    blocks = padded.reshape(padded.shape[0] // br, br, padded.shape[1] // bc, bc)
+    return _nanmean(blocks, axis=(1, 3)), (br, bc)
+
+
+def mask_heatmap(mask: np.ndarray, weights: np.ndarray | None = None, name: str = "", max_side: int = 160,
+                 height: int = 300) -> go.Figure:
+    """Heatmap of one layer's mask (fraction kept per cell), or with ``weights`` the |w| of the
+    kept weights (pruned cells left blank, i.e. the grey background)."""
+    mask = np.asarray(mask, dtype=bool)
+    conv = mask.ndim > 2
+    if weights is None:
+        grid, block = mask_grid(mask, max_side)
+        trace = go.Heatmap(z=grid, zmin=0.0, zmax=1.0, colorscale=MASK_COLORSCALE, xgap=0, ygap=0,
+                           colorbar=dict(title="kept", tickvals=[0, 0.5, 1], ticktext=["0 pruned", "0.5", "1 kept"]),
+                           hovertemplate="out %{y}, in %{x}<br>fraction kept %{z:.3f}<extra></extra>")
+    else:
+        magnitude = np.where(mask, np.abs(np.asarray(weights, dtype=float)), np.nan)
+        grid, block = mask_grid(magnitude, max_side)
+        trace = go.Heatmap(z=grid, colorscale="Viridis", colorbar=dict(title="|w| kept"),
+                           hovertemplate="out %{y}, in %{x}<br>mean |w| of kept %{z:.4f}<extra></extra>")
+    if block != (1, 1):
+        ys = np.arange(grid.shape[0]) * block[0]
+        xs = np.arange(grid.shape[1]) * block[1]
+        trace.update(x=xs, y=ys)
+    fig = go.Figure(trace)
+    kept = float(mask.mean()) if mask.size else 0.0
+    unit = "filter" if conv else "unit"
+    sub = f"{tuple(mask.shape)}, {100 * kept:.1f}% kept"
+    if conv:
+        sub += ", cell = fraction of the kernel kept" if weights is None else ", cell = mean |w| over the kernel"
+    if block != (1, 1):
+        sub += f", {block[0]}×{block[1]} block means"
+    fig.update_xaxes(title=f"input {'channel' if conv else 'unit'}", showgrid=False, zeroline=False)
+    fig.update_yaxes(title=f"output {unit}", autorange="reversed", showgrid=False, zeroline=False)
+    fig.update_layout(plot_bgcolor="#ffffff" if weights is None else PRUNED_COLOR)
+    return _layout(fig, f"{name}<br><sup>{sub}</sup>", height=height)
+
+
+def jaccard_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """1 − |A ∩ B| / |A ∪ B| over the kept entries of two masks of the same shape (0 if both empty)."""
+    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
+    if a.shape != b.shape:
+        raise ValueError(f"masks have different shapes: {a.shape} vs {b.shape}")
+    union = np.logical_or(a, b).sum()
+    return 0.0 if union == 0 else float(1.0 - np.logical_and(a, b).sum() / union)
+
+
+def jaccard_per_layer(masks_a: dict[str, np.ndarray], masks_b: dict[str, np.ndarray]) -> dict[str, float]:
+    """Jaccard distance per layer present in both (with the same shape)."""
+    return {n: jaccard_distance(masks_a[n], masks_b[n]) for n in masks_a
+            if n in masks_b and masks_a[n].shape == masks_b[n].shape}
+
+
+def jaccard_bars(table: pd.DataFrame, title: str = "Mask Jaccard distance per layer") -> go.Figure:
+    """Grouped bars: rows of ``table`` are layers, columns are compared pairs."""
+    fig = go.Figure([go.Bar(x=table.index, y=table[c], name=str(c), marker_color=PALETTE[i % len(PALETTE)],
+                            hovertemplate="%{x}<br>d = %{y:.3f}<extra></extra>") for i, c in enumerate(table.columns)])
+    fig.update_yaxes(title="1 − |A∩B| / |A∪B| (kept weights)", range=[0, 1])
+    return _layout(fig, title, barmode="group")
+
+
+def layer_sparsity_bars(layer_sparsity: dict[str, float], global_sparsity: float | None = None,
+                        title: str = "Sparsity per layer") -> go.Figure:
+    """Bars of each layer's sparsity (%), with the global sparsity as a dashed line."""
+    names = list(layer_sparsity)
+    values = [100 * layer_sparsity[n] for n in names]
+    fig = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[0], text=[f"{v:.1f}" for v in values],
+                           textposition="outside", hovertemplate="%{x}<br>%{y:.2f}% pruned<extra></extra>"))
+    if global_sparsity is not None:
+        fig.add_hline(y=100 * global_sparsity, line_dash="dash", line_color="#444",
+                      annotation_text=f"global {100 * global_sparsity:.1f}%", annotation_position="top left")
+    fig.update_yaxes(title="pruned (%)", range=[0, 105])
+    return _layout(fig, title)
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
+def sparsity_schedule(plan: list, current_epoch: float | None = None, measured: pd.DataFrame | None = None,
+                      title: str = "Planned sparsity per epoch") -> go.Figure:
+    """Planned global sparsity of every epoch of the run (a step per round), measured sparsity
+    from epoch events as dots, and a vertical marker at the current epoch."""
+    xs, ys = [], []
+    for p in plan:
+        xs += [p.index, p.index + 1]
+        ys += [100 * p.sparsity] * 2
+    fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="planned", line=dict(color=PALETTE[0], width=2),
+                               hovertemplate="epoch %{x:.0f}<br>%{y:.2f}% pruned<extra></extra>"))
+    if measured is not None and len(measured):
+        fig.add_trace(go.Scatter(x=measured["global_epoch"] - 0.5, y=100 * measured["sparsity"], mode="markers",
+                                 name="measured", marker=dict(color=PALETTE[1], size=6)))
+    if current_epoch is not None:
+        fig.add_vline(x=current_epoch, line_color=PALETTE[1], line_dash="dot",
+                      annotation_text=f"now: epoch {current_epoch:g}", annotation_position="top left")
+    fig.update_xaxes(title="epoch (all rounds end to end)")
+    fig.update_yaxes(title="sparsity (%)", range=[-2, 102])
+    return _layout(fig, title)
+
+
+def lr_schedule(curves: dict[str, tuple[list, list]], current_epoch: float | None = None,
+                title: str = "Learning rate over the run") -> go.Figure:
+    """One LR curve per label ({label: (epochs, lr)}), with an optional current-epoch marker."""
+    fig = go.Figure([go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=PALETTE[i % len(PALETTE)], width=2,
+                                                                            dash="solid" if i == 0 else "dash"))
+                     for i, (label, (x, y)) in enumerate(curves.items())])
+    if current_epoch is not None:
+        fig.add_vline(x=current_epoch, line_color=PALETTE[1], line_dash="dot")
+    fig.update_xaxes(title="epoch (all rounds end to end)")
+    fig.update_yaxes(title="learning rate", exponentformat="e", rangemode="tozero")
+    return _layout(fig, title)
+
+
+def curve_figure(curves: dict[str, tuple[list, list]], title: str, x_title: str, y_title: str = "sparsity (%)",
+                 percent: bool = True, markers: bool = False) -> go.Figure:
+    """Generic overlay of schedule curves ({label: (x, y)}); ``percent`` scales y by 100."""
+    scale = 100.0 if percent else 1.0
+    fig = go.Figure([go.Scatter(x=list(x), y=[scale * v for v in y], name=label,
+                                mode="lines+markers" if markers else "lines",
+                                line=dict(color=PALETTE[i % len(PALETTE)], width=2))
+                     for i, (label, (x, y)) in enumerate(curves.items())])
+    fig.update_xaxes(title=x_title)
+    fig.update_yaxes(title=y_title, range=[-2, 102] if percent else None)
+    return _layout(fig, title)
+
+
+def sigmoid_schedule(values: list[float], title: str = "Sigmoid sparsity (ASNI): s_e = α·sigmoid((e − βE)/γ)") -> go.Figure:
+    return curve_figure({"s_e": (list(range(len(values))), values)}, title, "epoch e", markers=len(values) <= 60)
+
+
+def polynomial_schedule(values: list[float], title: str = "Polynomial (Zhu & Gupta): s_t = s_f + (s_i − s_f)(1 − t/n)³") -> go.Figure:
+    return curve_figure({"s_t": (list(range(len(values))), values)}, title, "pruning step t", markers=len(values) <= 60)
+
+
+def geometric_schedule(values: list[float], title: str = "IMP (geometric): s_r = 1 − (1 − p)^r") -> go.Figure:
+    fig = curve_figure({"s_r": (list(range(len(values))), values)}, title, "round r", markers=True)
+    fig.update_traces(line_shape="linear")
+    fig.update_xaxes(dtick=1 if len(values) <= 25 else None)
+    return fig

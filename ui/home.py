@@ -1,0 +1,106 @@
+"""The entry page: what Prunelab is, a quick-start launch, the worker and the list of jobs."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from pruning_core.jobs import launcher
+from pruning_core.jobs.worker import worker_running
+
+from . import data, state
+from .monitor import ACTIVE, BADGE
+
+INTRO = """
+**Prunelab** runs *iterative magnitude pruning* experiments — the lottery-ticket procedure of
+train → prune the smallest weights → rewind or keep → retrain — as background jobs, and draws them
+while they run. Choose **weight rewinding** (WR), **learning-rate rewinding** (LRR) or
+**fine-tuning** (FT), AIMP's shortened intermediate rounds (τ), global or layer-wise magnitude or
+random pruning, on MLPs, CNNs, VGG and ResNets. Jobs run in a separate worker process, one at a
+time per device; they survive a browser refresh and an app restart.
+"""
+
+
+def quick_start() -> None:
+    config = state.quickstart_config()
+    st.subheader("Quick start")
+    st.markdown(
+        f"LeNet-300-100 on scikit-learn's 8×8 **digits** (always available offline): IMP with weight "
+        f"rewinding to epoch {config.algorithm.rewind_epoch}, {100 * config.algorithm.rate:.0f}% per round for "
+        f"{config.algorithm.rounds} rounds (down to {100 * (1 - config.planned_sparsity()[-1]):.1f}% of the "
+        f"weights), {config.repeats} seeds. About a minute on a 2-core CPU; the first point appears within "
+        f"seconds.")
+    if st.button("Launch", type="primary", key="quick_launch"):
+        job_id = launcher.submit(config, state.cache_dir(), name="quick start")
+        st.switch_page("pages/2_Monitor.py", query_params={"job": job_id})
+
+
+def jobs_table(jobs: list[dict]) -> pd.DataFrame:
+    rows = []
+    now = time.time()
+    for j in jobs:
+        c, p = j["config"], j.get("progress") or {}
+        total = p.get("epochs_total")
+        rows.append({"job": j["id"], "name": j.get("name") if j.get("name") != j["id"] else "",
+                     "status": f"{BADGE.get(j['status'], '')} {j['status']}",
+                     "model": c["model"]["name"], "dataset": c["dataset"]["name"], "method": data.rewind_label(c),
+                     "rounds": c["algorithm"]["rounds"], "seeds": c["repeats"],
+                     "progress": (p.get("epochs_done") or 0) / total if total else 0.0,
+                     "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["created"])),
+                     "age": data.format_duration(now - j["created"])})
+    return pd.DataFrame(rows)
+
+
+def job_list() -> None:
+    """Every job with its state; refreshes itself while any job is queued or running."""
+    jobs = state.jobs()
+    active = any(j["status"] in ACTIVE for j in jobs)
+    if any(j["status"] == "queued" for j in jobs):
+        launcher.ensure_worker(state.cache_dir())
+    pid = worker_running(state.cache_dir())
+    counts = {s: sum(j["status"] == s for j in jobs) for s in ("running", "queued", "finished", "interrupted",
+                                                                  "failed", "cancelled")}
+    parts = [f"Worker: {'pid ' + str(pid) if pid else 'idle (starts when a job is queued)'}"]
+    parts += [f"{v} {k}" for k, v in counts.items() if v] + [f"store `{state.cache_dir()}`"]
+    st.caption(" · ".join(parts))
+    if not jobs:
+        st.info("No jobs yet.")
+        return
+    table = jobs_table(jobs)
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="job_table",
+                         column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1,
+                                                                                    format="percent")})
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.switch_page("pages/2_Monitor.py", query_params={"job": table.iloc[rows[0]]["job"]})
+    st.caption("Select a row to open the job in Monitor.")
+    interrupted = [j for j in jobs if j["status"] == "interrupted"]
+    if interrupted:
+        st.warning(f"{len(interrupted)} job(s) lost their worker. Resume continues after the last finished round.")
+        if st.button("Resume all interrupted jobs", key="resume_all"):
+            for j in interrupted:
+                launcher.resume(j["id"], state.cache_dir())
+            st.rerun()
+    if st.session_state.get("home_active") and not active:
+        st.session_state["home_active"] = False
+        st.rerun()
+    st.session_state["home_active"] = active
+
+
+def view() -> None:
+    st.title("✂️ Prunelab")
+    st.markdown(INTRO)
+    left, right = st.columns([1, 2], gap="large")
+    with left:
+        quick_start()
+        st.markdown("Or set everything yourself:")
+        st.page_link("pages/1_Experiment.py", label="Experiment: choose and preview", icon=":material/science:")
+        st.page_link("pages/2_Monitor.py", label="Monitor: watch a job", icon=":material/monitoring:")
+        st.page_link("pages/3_Compare.py", label="Compare: several jobs", icon=":material/compare_arrows:")
+        st.page_link("pages/4_Schedules.py", label="Schedules: playground", icon=":material/show_chart:")
+    with right:
+        st.subheader("Jobs")
+        active = any(j["status"] in ACTIVE for j in state.jobs())
+        st.fragment(job_list, run_every=2.0 if active else None)()

@@ -1,0 +1,242 @@
+"""The Monitor page's parts: pick a job, watch it live, look at its masks, cancel/resume, download.
+
+The live parts run in ``st.fragment(run_every=...)`` while the job is queued or running, and read
+only the events appended since the previous tick (:func:`ui.state.feed`). When the job stops, the
+fragment triggers one full rerun, which draws the page again without a timer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import streamlit as st
+
+from pruning_core.config import Config
+from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
+from pruning_core.jobs import launcher
+
+from . import data, figures, schedules, state
+
+LIVE_SECONDS = 1.0
+MASK_SECONDS = 4.0
+ACTIVE = ("queued", "running")
+BADGE = {"queued": "◌", "running": "▶", "finished": "✓", "failed": "✕", "cancelled": "■", "interrupted": "!"}
+
+
+def pick_job(jobs: list[dict]) -> str | None:
+    """A job selector; the URL's ``?job=`` chooses the initial job and follows the selection."""
+    ids = [j["id"] for j in jobs]
+    if not ids:
+        return None
+    labels = {j["id"]: f"{BADGE.get(j['status'], '')} {data.job_label(j)}" for j in jobs}
+    wanted = st.query_params.get("job")
+    if wanted and wanted not in ids:
+        st.warning(f"No job `{wanted}` in this store; showing the newest instead.")
+    index = ids.index(wanted) if wanted in ids else 0
+    chosen = st.selectbox("Job", ids, index=index, format_func=labels.get, key=f"job_pick:{wanted}")
+    if st.query_params.get("job") != chosen:
+        st.query_params["job"] = chosen
+    return chosen
+
+
+def controls(record: dict) -> None:
+    """Cancel (queued/running) and Resume (interrupted/failed/cancelled) buttons."""
+    status = record["status"]
+    left, right, _ = st.columns([1, 1, 4])
+    if status in ACTIVE:
+        if left.button("Cancel", key="cancel", type="secondary", disabled=record.get("cancel_requested", False),
+                       help="Stops between two training steps; finished rounds are kept."):
+            launcher.cancel(record["id"], state.cache_dir())
+            st.rerun()
+        if record.get("cancel_requested") and status == "running":
+            right.caption("cancel requested …")
+    if status in ("interrupted", "failed", "cancelled"):
+        if left.button("Resume", key="resume", type="primary",
+                       help="Requeue the job; it continues after its last finished round."):
+            launcher.resume(record["id"], state.cache_dir())
+            st.rerun()
+
+
+def header(record: dict, events: list[dict]) -> None:
+    """Status, device, progress with ETA, and the error with the tail of its traceback."""
+    status = record["status"]
+    c = record["config"]
+    progress = record.get("progress") or {}
+    done, total = progress.get("epochs_done") or 0, progress.get("epochs_total")
+    if total is None:
+        cfg = Config.from_dict(c)
+        total = c["repeats"] * schedules.total_epochs(cfg)
+    cols = st.columns(4)
+    cols[0].metric("Status", f"{BADGE.get(status, '')} {status}")
+    cols[1].metric("Device", (record.get("device") or "not started").split(" (")[0],
+                   help=record.get("device") or "assigned when a worker claims the job")
+    cols[2].metric("Epochs", f"{done} / {total}")
+    eta = progress.get("eta_seconds") if status == "running" else (0 if status == "finished" else None)
+    cols[3].metric("ETA", data.format_duration(eta) if status == "running" else ("—" if eta is None else "done"))
+    st.progress(min(1.0, done / total) if total else 0.0,
+                text=f"{100 * done / total:.0f}% of {total} epochs" if total else None)
+    st.caption(f"device: {record.get('device') or '—'} · model {c['model']['name']} on {c['dataset']['name']} · "
+               f"{data.rewind_label(c)}, {c['algorithm']['rounds']} rounds · seeds {c['seed']}…"
+               f"{c['seed'] + c['repeats'] - 1} · job `{record['id']}`")
+    if status == "queued":
+        ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
+        st.info(f"Queued: {len(ahead)} job(s) ahead of it. One job runs at a time per device.")
+    if status == "interrupted":
+        st.warning("The worker running this job stopped (no heartbeat). **Resume** continues after the last "
+                   "finished round; finished rounds are kept.")
+    if record.get("error"):
+        st.error(f"**{record['error']}**")
+        tail = "\n".join((record.get("traceback") or "").strip().splitlines()[-15:])
+        if tail:
+            st.code(tail, language="text")
+
+
+def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame) -> None:
+    """Accuracy vs remaining weights, per-epoch curves, layer sparsity and the schedules."""
+    config = Config.from_dict(record["config"])
+    left, right = st.columns(2)
+    with left:
+        if len(rounds):
+            st.plotly_chart(figures.accuracy_vs_remaining({record.get("name") or record["id"]: rounds}),
+                            key="acc_vs_remaining", config={"displaylogo": False})
+        else:
+            st.info("Accuracy vs remaining weights appears after the dense training (round 0).")
+    with right:
+        if len(epochs):
+            available = sorted(int(r) for r in epochs["round"].unique())
+            latest = available[-1]
+            if st.session_state.get("epoch_round_follow", True) or st.session_state.get("epoch_round") not in available:
+                st.session_state["epoch_round"] = latest
+            chosen = st.select_slider("Round of the training curves", available, key="epoch_round")
+            st.session_state["epoch_round_follow"] = chosen == latest
+            st.plotly_chart(figures.epoch_curves(epochs, chosen), key="epoch_curves")
+        else:
+            st.info("Per-epoch curves appear after the first epoch.")
+    left, right = st.columns(2)
+    with left:
+        if len(rounds):
+            last = rounds.iloc[-1]
+            st.plotly_chart(figures.layer_sparsity_bars(
+                last["layer_sparsity"], last["sparsity"],
+                title=f"Sparsity per layer after round {int(last['round'])} (repeat {int(last['repeat'])})"),
+                key="layer_bars")
+    current = None
+    plan = schedules.imp_plan(config)
+    measured = None
+    if len(epochs):
+        last_repeat = epochs[epochs["repeat"] == epochs["repeat"].max()].copy()
+        last_repeat["global_epoch"] = schedules.global_epochs(config, last_repeat["round"], last_repeat["epoch"])
+        measured = last_repeat.dropna(subset=["global_epoch"])
+        current = float(measured["global_epoch"].max()) if len(measured) else None
+    with right:
+        st.plotly_chart(figures.sparsity_schedule(plan, current, measured), key="sparsity_schedule")
+    lr_curve = {"planned η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])}
+    fig = figures.lr_schedule(lr_curve, current, title="Learning rate over the run (planned; dots: measured)")
+    if measured is not None and len(measured):
+        fig.add_scatter(x=measured["global_epoch"], y=measured["lr"], mode="markers", name="measured (last step)",
+                        marker=dict(color=figures.PALETTE[1], size=6))
+    st.plotly_chart(fig, key="lr_schedule")
+
+
+def mask_view(record: dict, rounds: pd.DataFrame) -> None:
+    """Per-layer mask heatmaps of a chosen repeat and round (optionally with |w|)."""
+    run_dir = state.store().run_dir(record["id"])
+    repeats = sorted({int(r) for r in rounds["repeat"].unique()}) if len(rounds) else [0]
+    cols = st.columns([1, 3, 2])
+    repeat = cols[0].selectbox("Repeat", repeats, key="mask_repeat") if len(repeats) > 1 else repeats[0]
+    files = data.mask_files(run_dir, repeat)
+    if not files:
+        st.info("Masks appear after round 0.")
+        return
+    available = sorted(files)
+    if st.session_state.get("mask_round_follow", True) or st.session_state.get("mask_round") not in available:
+        st.session_state["mask_round"] = available[-1]
+    with cols[1]:
+        chosen = st.select_slider("Round", available, key="mask_round") if len(available) > 1 else available[0]
+    st.session_state["mask_round_follow"] = chosen == available[-1]
+    masks = state.masks(files[chosen])
+    weights_file = None
+    if chosen == available[-1]:
+        weights_file = run_dir / f"repeat_{repeat}" / "weights" / "latest.pt"
+    elif chosen == 0:
+        weights_file = run_dir / f"repeat_{repeat}" / "weights" / "round_000.pt"
+    show_weights = cols[2].toggle("Show |weights|", key="mask_weights",
+                                  disabled=weights_file is None or not weights_file.exists(),
+                                  help="Weights are stored for round 0 and the last finished round only.")
+    weights = {}
+    if show_weights and weights_file is not None and weights_file.exists():
+        with st.spinner("reading weights"):
+            weights = state.weights(weights_file, list(masks))
+    names = list(masks)
+    grid = st.columns(min(3, len(names)))
+    for i, name in enumerate(names):
+        with grid[i % len(grid)]:
+            st.plotly_chart(figures.mask_heatmap(masks[name], weights.get(name), name=name, height=320),
+                            key=f"mask_{name}")
+    st.caption("Rows: output units (conv: output filters); columns: inputs (conv: input channels, each cell the "
+               "fraction of its kernel kept). Light grey = pruned, dark blue = kept.")
+
+
+def downloads(record: dict) -> None:
+    """Rounds CSV, epochs CSV, summary JSON and the masks (zip); built when clicked."""
+    job_id, root = record["id"], state.cache_dir()
+
+    def tables():
+        from pruning_core.jobs.store import JobStore
+        events = JobStore(root).events(job_id)
+        return events, *events_to_frames(events)
+
+    def summary_json():
+        events, rounds, _ = tables()
+        return json.dumps(data.summary(state.job(job_id) or record, events, rounds), indent=2, default=str)
+
+    cols = st.columns(4)
+    cols[0].download_button("rounds.csv", lambda: tables()[1].reindex(columns=ROUND_COLUMNS).to_csv(index=False),
+                            file_name=f"{job_id}_rounds.csv", mime="text/csv", on_click="ignore")
+    cols[1].download_button("epochs.csv", lambda: tables()[2].reindex(columns=EPOCH_COLUMNS).to_csv(index=False),
+                            file_name=f"{job_id}_epochs.csv", mime="text/csv", on_click="ignore")
+    cols[2].download_button("summary.json", summary_json, file_name=f"{job_id}_summary.json",
+                            mime="application/json", on_click="ignore")
+    cols[3].download_button("masks.zip", lambda: data.masks_zip(state.store().run_dir(job_id)),
+                            file_name=f"{job_id}_masks.zip", mime="application/zip", on_click="ignore")
+
+
+def live(job_id: str) -> None:
+    """The live part of the page; reruns every second while the job is active."""
+    record = state.job(job_id)
+    if record is None:
+        st.error(f"Job {job_id} disappeared from the store.")
+        return
+    active = record["status"] in ACTIVE
+    was_active = st.session_state.get("monitor_active", {}).get(job_id)
+    st.session_state.setdefault("monitor_active", {})[job_id] = active
+    if was_active and not active:
+        st.rerun()                  # the job stopped: redraw the page once, without the timer
+    events = state.feed(job_id)
+    rounds, epochs = events_to_frames(events)
+    controls(record)
+    header(record, events)
+    live_charts(record, rounds, epochs)
+    st.caption(f"{len(events)} events · updated {time.strftime('%H:%M:%S')}"
+               + (" · refreshing every second" if active else ""))
+
+
+def masks_part(job_id: str) -> None:
+    record = state.job(job_id)
+    if record is not None:
+        mask_view(record, events_to_frames(state.feed(job_id))[0])
+
+
+def show(job_id: str) -> None:
+    """The whole Monitor view of one job."""
+    record = state.job(job_id)
+    active = record is not None and record["status"] in ACTIVE
+    if record is not None and record["status"] == "queued":
+        launcher.ensure_worker(state.cache_dir())      # e.g. the app restarted after its worker left
+    st.fragment(live, run_every=LIVE_SECONDS if active else None)(job_id)
+    st.subheader("Masks")
+    st.fragment(masks_part, run_every=MASK_SECONDS if active else None)(job_id)
+    st.subheader("Downloads")
+    downloads(record)

@@ -1,0 +1,150 @@
+"""Session-level plumbing shared by the pages: the store, incremental event feeds, the draft config.
+
+* :func:`store` — one :class:`JobStore` per cache dir per server process (``$PRUNELAB_CACHE`` is
+  read on every call, so tests can point it at a temporary dir).
+* :func:`feed` — a job's events, reading from the store only those appended since the last call
+  (kept in session state; the store is never re-read from the start while a page is open).
+* the *draft*: the Experiment form's values by dotted field name, in session state, so they
+  survive page switches; the Schedules page writes into it with :func:`send_to_experiment`.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pandas as pd
+import streamlit as st
+
+from pruning_core.config import Config, ConfigError
+from pruning_core.events import events_to_frames
+from pruning_core.jobs.store import JobStore, default_cache_dir
+
+from . import data
+
+DRAFT_KEY = "draft"
+PENDING_KEY = "draft_pending"
+WIDGET_PREFIX = "cfg:"
+
+# The quick-start experiment: the engine defaults (LeNet-300-100 on scikit-learn's digits, the
+# IAP paper's recipe, IMP with weight rewinding to epoch 5, 20 % per round) carried on for 20
+# rounds (1.2 % of the weights left) and 3 seeds, so the figure shows a median and a min-max
+# band. About 80 epochs: roughly a minute on a 2-core CPU.
+QUICKSTART = {"algorithm": {"rounds": 20}, "repeats": 3}
+
+
+def cache_dir() -> pathlib.Path:
+    return default_cache_dir()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(root: str) -> JobStore:
+    return JobStore(root)
+
+
+def store() -> JobStore:
+    """The job store of the current cache dir (shared across sessions)."""
+    return _store(str(cache_dir()))
+
+
+def jobs() -> list[dict]:
+    """Every job record, newest first, with a dead worker's running job shown as interrupted."""
+    return [{**r, "status": data.effective_status(r)} for r in store().list_jobs()]
+
+
+def job(job_id: str) -> dict | None:
+    try:
+        record = store().get_job(job_id)
+    except KeyError:
+        return None
+    return {**record, "status": data.effective_status(record)}
+
+
+def feed(job_id: str) -> list[dict]:
+    """All events of a job so far; only the new ones are read from the store."""
+    feeds = st.session_state.setdefault("feeds", {})
+    entry = feeds.get(job_id)
+    if entry is None or entry["root"] != str(cache_dir()):
+        entry = feeds[job_id] = {"root": str(cache_dir()), "n": 0, "events": []}
+    new = store().events(job_id, start=entry["n"])
+    entry["events"].extend(new)
+    entry["n"] += len(new)
+    return entry["events"]
+
+
+def frames(job_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rounds, epochs) tables of a job, from its feed."""
+    return events_to_frames(feed(job_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def stored_frames(root: str, job_id: str, n_events: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rounds, epochs) of any job, cached until its event count changes (Compare, estimates)."""
+    return events_to_frames(JobStore(root).events(job_id))
+
+
+def frames_of(job_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return stored_frames(str(cache_dir()), job_id, store().event_count(job_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _masks(path: str, mtime: float) -> dict:
+    return data.load_masks_numpy(path)
+
+
+def masks(path: pathlib.Path) -> dict:
+    """{layer: bool array} of a mask file (cached by path and modification time)."""
+    return _masks(str(path), path.stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _weights(path: str, mtime: float, names: tuple[str, ...]) -> dict:
+    return data.load_weights_numpy(path, list(names))
+
+
+def weights(path: pathlib.Path, names: list[str]) -> dict:
+    return _weights(str(path), path.stat().st_mtime, tuple(names))
+
+
+@st.cache_data(show_spinner=False)
+def _describe(model: str, dataset: str, root: str) -> dict:
+    return data.describe(model, dataset, pathlib.Path(root))
+
+
+def describe(model: str, dataset: str) -> dict:
+    """Parameter counts and layer shapes of a model on a dataset (one subprocess per pair, ever)."""
+    return _describe(model, dataset, str(cache_dir()))
+
+
+# ---- the draft config ------------------------------------------------------------------------
+
+def draft() -> dict:
+    """Dotted field -> value of the Experiment form (missing fields take their defaults)."""
+    return st.session_state.setdefault(DRAFT_KEY, {})
+
+
+def send_to_experiment(values: dict) -> None:
+    """Queue dotted values for the Experiment form (applied on its next run)."""
+    st.session_state[PENDING_KEY] = {**st.session_state.get(PENDING_KEY, {}), **values}
+
+
+def apply_pending() -> list[str]:
+    """Merge values sent by other pages into the draft and reset their widgets; return the keys."""
+    pending = st.session_state.pop(PENDING_KEY, None) or {}
+    d = draft()
+    for key, value in pending.items():
+        d[key] = value
+        st.session_state.pop(WIDGET_PREFIX + key, None)
+        st.session_state.pop(WIDGET_PREFIX + key + ":set", None)
+    return list(pending)
+
+
+def quickstart_config() -> Config:
+    return Config.from_dict(json.loads(json.dumps(QUICKSTART)))
+
+
+def try_config(partial: dict) -> tuple[Config | None, ConfigError | None]:
+    try:
+        return Config.from_dict(partial), None
+    except ConfigError as exc:
+        return None, exc
