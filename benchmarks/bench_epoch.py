@@ -101,16 +101,18 @@ def torchvision_root(source: str, tmp: pathlib.Path) -> pathlib.Path:
     return tmp
 
 
-def baseline_loaders(root, batch_size, eval_batch_size, workers, seed, device):
-    from torch.utils.data import DataLoader
+def baseline_loaders(root, batch_size, eval_batch_size, workers, device):
+    from torch.utils.data import DataLoader, RandomSampler
     from torchvision import datasets, transforms
 
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     train = datasets.FashionMNIST(str(root), train=True, transform=tf, download=False)
     test = datasets.FashionMNIST(str(root), train=False, transform=tf, download=False)
     extra = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
-    generator = torch.Generator().manual_seed(seed)  # RandomSampler draws randperm(n) from it, as the engine does
-    return (DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator, **extra),
+    # shuffle=True, with the sampler's generator reseeded every epoch (baseline_epoch): RandomSampler
+    # draws randperm(n) from it, so the baseline sees the engine's data order.
+    sampler = RandomSampler(train, generator=torch.Generator())
+    return (DataLoader(train, batch_size=batch_size, sampler=sampler, **extra),
             DataLoader(test, batch_size=eval_batch_size, shuffle=False, **extra))
 
 
@@ -123,9 +125,10 @@ def hooked_model(init_model, masks):
     return model
 
 
-def baseline_epoch(model, loaders, cfg, lr_at, device, max_steps=None):
+def baseline_epoch(model, loaders, cfg, lr_at, seed, device, max_steps=None):
     """A textbook loop: one epoch of training, then test accuracy. Returns (test_accuracy, train_loss)."""
     train_loader, test_loader = loaders
+    train_loader.sampler.generator.manual_seed(seed)
     optimizer = make_optimizer(cfg, model.parameters())
     n = len(train_loader)
     model.train()
@@ -192,14 +195,15 @@ def main(argv=None) -> int:
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="prunelab-bench-"))
     try:
         root = torchvision_root(data.source, tmp)
-        loaders = {w: baseline_loaders(root, cfg.batch_size, cfg.eval_batch_size, w, SEED, device) for w in workers}
+        loaders = {w: baseline_loaders(root, cfg.batch_size, cfg.eval_batch_size, w, device) for w in workers}
         # Warm-up: a few untimed steps on each side (allocator, kernels, worker start-up).
         try:
             engine_epoch(copy.deepcopy(init), data, cfg, masks, lr_at, SEED, max_steps=WARMUP_STEPS)
         except Cancelled:
             pass
         for w in workers:
-            baseline_epoch(hooked_model(init, masks), loaders[w], cfg, lr_at, device, max_steps=WARMUP_STEPS)
+            baseline_epoch(hooked_model(init, masks), loaders[w], cfg, lr_at, SEED, device,
+                           max_steps=WARMUP_STEPS)
 
         sides = ["engine"] + [f"baseline, workers={w}" for w in workers]
         times = {s: [] for s in sides}
@@ -217,7 +221,7 @@ def main(argv=None) -> int:
                     accuracy[side] = engine_epoch(engine_model, data, cfg, masks, lr_at, SEED).test_accuracy
                 else:
                     accuracy[side], _ = baseline_epoch(baseline_model, loaders[int(side.split("=")[1])],
-                                                       cfg, lr_at, device)
+                                                       cfg, lr_at, SEED, device)
                 sync(device)
                 times[side].append(time.perf_counter() - start)
                 print(f"  repeat {r + 1}/{args.repeats}  {side:<20} {times[side][-1]:7.2f} s", flush=True)

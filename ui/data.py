@@ -85,10 +85,19 @@ def describe(model: str, dataset: str, cache_dir: pathlib.Path, timeout: float =
                           timeout=timeout, cwd=str(REPO_ROOT))
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["describe failed"])[-1]}
-    facts = json.loads(proc.stdout)
+    return remember_describe(cache_dir, model, dataset, json.loads(proc.stdout))
+
+
+def remember_describe(cache_dir: pathlib.Path, model: str, dataset: str, facts: dict) -> dict:
+    """Keep the model facts of a ``describe`` answer in ``<cache>/store/describe.json``."""
+    store = pathlib.Path(cache_dir) / "store" / "describe.json"
+    try:
+        known = json.loads(store.read_text())
+    except (FileNotFoundError, ValueError):
+        known = {}
     keep = {k: facts.get(k) for k in ("dataset", "n_params", "n_prunable", "output_layer", "layers",
                                       "dense_flops", "error")}
-    known[key] = keep
+    known[f"{model}|{dataset}"] = keep
     store.parent.mkdir(parents=True, exist_ok=True)
     tmp = store.with_name(f"describe.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(known))
@@ -121,10 +130,12 @@ def effective_status(record: dict, now: float | None = None, local: bool = True)
     return status
 
 
-def job_label(record: dict) -> str:
+def job_label(record: dict, status: bool = True) -> str:
     c = record["config"]
-    return (f"{record['id']} · {c['model']['name']}/{c['dataset']['name']} · "
-            f"{rewind_label(c)} × {c['algorithm']['rounds']} · {record['status']}")
+    name = record.get("name")
+    text = (f"{record['id']}{' · ' + name if name and name != record['id'] else ''} · "
+            f"{c['model']['name']}/{c['dataset']['name']} · {rewind_label(c)} × {c['algorithm']['rounds']}")
+    return text + (f" · {record['status']}" if status else "")
 
 
 def rewind_label(config: dict) -> str:

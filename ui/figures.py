@@ -31,8 +31,8 @@ HEIGHT = 340
 
 def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)), height=height,
-                      margin=dict(l=60, r=20, t=50, b=50),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0), **kwargs)
+                      margin=dict(l=60, r=20, t=60, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0), **kwargs)
     return fig
 
 
@@ -106,24 +106,29 @@ def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame], title: s
 
 def epoch_curves(epochs: pd.DataFrame, round_index: int, title: str | None = None) -> go.Figure:
     """Test accuracy, train/test loss and learning rate per epoch of one round (one line per repeat)."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06,
-                        subplot_titles=("test accuracy (%)", "loss", "learning rate"))
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=("test accuracy (%)", "loss (solid: test, dotted: train)", "learning rate"))
     data = epochs[epochs["round"] == round_index] if len(epochs) else epochs
     for i, (repeat, part) in enumerate(data.groupby("repeat") if len(data) else []):
         color = PALETTE[int(i) % len(PALETTE)]
         tag = f"repeat {int(repeat)}"
-        fig.add_trace(go.Scatter(x=part["epoch"], y=100 * part["test_accuracy"], mode="lines+markers",
-                                 name=f"{tag} test acc", line=dict(color=color)), row=1, col=1)
-        fig.add_trace(go.Scatter(x=part["epoch"], y=part["train_loss"], mode="lines+markers",
-                                 name=f"{tag} train loss", line=dict(color=color, dash="dot")), row=2, col=1)
-        fig.add_trace(go.Scatter(x=part["epoch"], y=part["test_loss"], mode="lines+markers",
-                                 name=f"{tag} test loss", line=dict(color=color)), row=2, col=1)
-        fig.add_trace(go.Scatter(x=part["epoch"], y=part["lr"], mode="lines+markers", name=f"{tag} lr",
-                                 line=dict(color=color, shape="hv"), showlegend=False), row=3, col=1)
+        common = dict(mode="lines+markers", legendgroup=tag, marker=dict(size=5))
+        fig.add_trace(go.Scatter(x=part["epoch"], y=100 * part["test_accuracy"], name=tag,
+                                 line=dict(color=color), **common), row=1, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["test_loss"], name=f"{tag} test loss", showlegend=False,
+                                 line=dict(color=color), **common), row=2, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["train_loss"], name=f"{tag} train loss", showlegend=False,
+                                 line=dict(color=color, dash="dot"), **common), row=2, col=1)
+        fig.add_trace(go.Scatter(x=part["epoch"], y=part["lr"], name=f"{tag} lr", showlegend=False,
+                                 line=dict(color=color, shape="hv"), **common), row=3, col=1)
     fig.update_xaxes(title="epoch within the round", row=3, col=1, dtick=1)
-    fig.update_yaxes(exponentformat="e", row=3, col=1)
+    top = float(data["lr"].max()) if len(data) and data["lr"].notna().any() else 1.0
+    fig.update_yaxes(exponentformat="e", range=[0, 1.15 * top if top > 0 else 1.0], row=3, col=1)
     title = title or (f"Training curves, round {round_index}" + (" (dense)" if round_index == 0 else ""))
-    return _layout(fig, title, height=520)
+    fig = _layout(fig, title, height=540)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
+                      margin=dict(b=40))
+    return fig
 
 
 # ---- masks -----------------------------------------------------------------------------------

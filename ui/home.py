@@ -11,7 +11,7 @@ from pruning_core.jobs import launcher
 from pruning_core.jobs.worker import worker_running
 
 from . import data, state
-from .monitor import ACTIVE, BADGE
+from .monitor import ACTIVE
 
 INTRO = """
 **Prunelab** runs *iterative magnitude pruning* experiments — the lottery-ticket procedure of
@@ -27,8 +27,9 @@ def quick_start() -> None:
     config = state.quickstart_config()
     st.subheader("Quick start")
     st.markdown(
-        f"LeNet-300-100 on scikit-learn's 8×8 **digits** (always available offline): IMP with weight "
-        f"rewinding to epoch {config.algorithm.rewind_epoch}, {100 * config.algorithm.rate:.0f}% per round for "
+        f"LeNet-300-100 on scikit-learn's 8×8 **digits** (always available offline): the original lottery "
+        f"ticket, IMP rewinding to the initialisation (k = {config.algorithm.rewind_epoch}), "
+        f"{100 * config.algorithm.rate:.0f}% per round for "
         f"{config.algorithm.rounds} rounds (down to {100 * (1 - config.planned_sparsity()[-1]):.1f}% of the "
         f"weights), {config.repeats} seeds. About a minute on a 2-core CPU; the first point appears within "
         f"seconds.")
@@ -44,7 +45,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         c, p = j["config"], j.get("progress") or {}
         total = p.get("epochs_total")
         rows.append({"job": j["id"], "name": j.get("name") if j.get("name") != j["id"] else "",
-                     "status": f"{BADGE.get(j['status'], '')} {j['status']}",
+                     "status": j["status"],
                      "model": c["model"]["name"], "dataset": c["dataset"]["name"], "method": data.rewind_label(c),
                      "rounds": c["algorithm"]["rounds"], "seeds": c["repeats"],
                      "progress": (p.get("epochs_done") or 0) / total if total else 0.0,

@@ -22,7 +22,6 @@ from . import data, figures, schedules, state
 LIVE_SECONDS = 1.0
 MASK_SECONDS = 4.0
 ACTIVE = ("queued", "running")
-BADGE = {"queued": "◌", "running": "▶", "finished": "✓", "failed": "✕", "cancelled": "■", "interrupted": "!"}
 
 
 def pick_job(jobs: list[dict]) -> str | None:
@@ -30,7 +29,7 @@ def pick_job(jobs: list[dict]) -> str | None:
     ids = [j["id"] for j in jobs]
     if not ids:
         return None
-    labels = {j["id"]: f"{BADGE.get(j['status'], '')} {data.job_label(j)}" for j in jobs}
+    labels = {j["id"]: data.job_label(j, status=False) for j in jobs}
     wanted = st.query_params.get("job")
     if wanted and wanted not in ids:
         st.warning(f"No job `{wanted}` in this store; showing the newest instead.")
@@ -69,7 +68,7 @@ def header(record: dict, events: list[dict]) -> None:
         cfg = Config.from_dict(c)
         total = c["repeats"] * schedules.total_epochs(cfg)
     cols = st.columns(4)
-    cols[0].metric("Status", f"{BADGE.get(status, '')} {status}")
+    cols[0].metric("Status", status)
     cols[1].metric("Device", (record.get("device") or "not started").split(" (")[0],
                    help=record.get("device") or "assigned when a worker claims the job")
     cols[2].metric("Epochs", f"{done} / {total}")
@@ -93,14 +92,17 @@ def header(record: dict, events: list[dict]) -> None:
             st.code(tail, language="text")
 
 
-def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame) -> None:
-    """Accuracy vs remaining weights, per-epoch curves, layer sparsity and the schedules."""
+def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_events: int) -> None:
+    """Accuracy vs remaining weights, per-epoch curves, layer sparsity and the schedules (each
+    figure is rebuilt only when new events arrived)."""
     config = Config.from_dict(record["config"])
+    job_id = record["id"]
     left, right = st.columns(2)
     with left:
         if len(rounds):
-            st.plotly_chart(figures.accuracy_vs_remaining({record.get("name") or record["id"]: rounds}),
-                            key="acc_vs_remaining", config={"displaylogo": False})
+            fig = state.memo("acc", (job_id, len(rounds)), lambda: figures.accuracy_vs_remaining(
+                {record.get("name") or job_id: rounds}))
+            st.plotly_chart(fig, key="acc_vs_remaining", config={"displaylogo": False})
         else:
             st.info("Accuracy vs remaining weights appears after the dense training (round 0).")
     with right:
@@ -109,19 +111,23 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame) -> Non
             latest = available[-1]
             if st.session_state.get("epoch_round_follow", True) or st.session_state.get("epoch_round") not in available:
                 st.session_state["epoch_round"] = latest
-            chosen = st.select_slider("Round of the training curves", available, key="epoch_round")
+            if len(available) > 1:
+                chosen = st.select_slider("Round of the training curves", available, key="epoch_round")
+            else:
+                chosen = latest
             st.session_state["epoch_round_follow"] = chosen == latest
-            st.plotly_chart(figures.epoch_curves(epochs, chosen), key="epoch_curves")
+            fig = state.memo("epochs", (job_id, n_events, chosen), lambda: figures.epoch_curves(epochs, chosen))
+            st.plotly_chart(fig, key="epoch_curves")
         else:
             st.info("Per-epoch curves appear after the first epoch.")
     left, right = st.columns(2)
     with left:
         if len(rounds):
             last = rounds.iloc[-1]
-            st.plotly_chart(figures.layer_sparsity_bars(
+            fig = state.memo("bars", (job_id, len(rounds)), lambda: figures.layer_sparsity_bars(
                 last["layer_sparsity"], last["sparsity"],
-                title=f"Sparsity per layer after round {int(last['round'])} (repeat {int(last['repeat'])})"),
-                key="layer_bars")
+                title=f"Sparsity per layer after round {int(last['round'])} (repeat {int(last['repeat'])})"))
+            st.plotly_chart(fig, key="layer_bars")
     current = None
     plan = schedules.imp_plan(config)
     measured = None
@@ -131,13 +137,18 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame) -> Non
         measured = last_repeat.dropna(subset=["global_epoch"])
         current = float(measured["global_epoch"].max()) if len(measured) else None
     with right:
-        st.plotly_chart(figures.sparsity_schedule(plan, current, measured), key="sparsity_schedule")
-    lr_curve = {"planned η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])}
-    fig = figures.lr_schedule(lr_curve, current, title="Learning rate over the run (planned; dots: measured)")
-    if measured is not None and len(measured):
-        fig.add_scatter(x=measured["global_epoch"], y=measured["lr"], mode="markers", name="measured (last step)",
-                        marker=dict(color=figures.PALETTE[1], size=6))
-    st.plotly_chart(fig, key="lr_schedule")
+        fig = state.memo("sparsity", (job_id, n_events), lambda: figures.sparsity_schedule(plan, current, measured))
+        st.plotly_chart(fig, key="sparsity_schedule")
+
+    def lr_figure():
+        lr_curve = {"planned η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])}
+        fig = figures.lr_schedule(lr_curve, current, title="Learning rate over the run (planned; dots: measured)")
+        if measured is not None and len(measured):
+            fig.add_scatter(x=measured["global_epoch"], y=measured["lr"], mode="markers",
+                            name="measured (last step)", marker=dict(color=figures.PALETTE[1], size=6))
+        return fig
+
+    st.plotly_chart(state.memo("lr", (job_id, n_events), lr_figure), key="lr_schedule")
 
 
 def mask_view(record: dict, rounds: pd.DataFrame) -> None:
@@ -154,7 +165,11 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
     if st.session_state.get("mask_round_follow", True) or st.session_state.get("mask_round") not in available:
         st.session_state["mask_round"] = available[-1]
     with cols[1]:
-        chosen = st.select_slider("Round", available, key="mask_round") if len(available) > 1 else available[0]
+        if len(available) > 1:
+            chosen = st.select_slider("Round", available, key="mask_round")
+        else:
+            chosen = available[0]
+            st.caption("Round 0 (dense): more rounds appear as they finish.")
     st.session_state["mask_round_follow"] = chosen == available[-1]
     masks = state.masks(files[chosen])
     weights_file = None
@@ -173,8 +188,9 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
     grid = st.columns(min(3, len(names)))
     for i, name in enumerate(names):
         with grid[i % len(grid)]:
-            st.plotly_chart(figures.mask_heatmap(masks[name], weights.get(name), name=name, height=320),
-                            key=f"mask_{name}")
+            fig = state.memo(f"mask_{name}", (str(files[chosen]), name in weights),
+                             lambda: figures.mask_heatmap(masks[name], weights.get(name), name=name, height=320))
+            st.plotly_chart(fig, key=f"mask_{name}")
     st.caption("Rows: output units (conv: output filters); columns: inputs (conv: input channels, each cell the "
                "fraction of its kernel kept). Light grey = pruned, dark blue = kept.")
 
@@ -218,7 +234,7 @@ def live(job_id: str) -> None:
     rounds, epochs = events_to_frames(events)
     controls(record)
     header(record, events)
-    live_charts(record, rounds, epochs)
+    live_charts(record, rounds, epochs, len(events))
     st.caption(f"{len(events)} events · updated {time.strftime('%H:%M:%S')}"
                + (" · refreshing every second" if active else ""))
 

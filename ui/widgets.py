@@ -154,11 +154,15 @@ def current_value(spec: FieldSpec) -> Any:
     """The field's value as the user last left it: its widget state, else the draft, else the
     default (used to decide ``when`` conditions on fields drawn later in the form)."""
     key = WIDGET_PREFIX + spec.path
-    if spec.optional and spec.type != "bool" and st.session_state.get(key + ":set") is False:
-        return None
+    stored = draft().get(spec.path, spec.default)
+    if spec.optional and spec.type != "bool" and key + ":set" in st.session_state:
+        if not st.session_state[key + ":set"]:
+            return None
+        if key not in st.session_state:
+            return stored if stored is not None else _suggested(spec)
     if key in st.session_state and spec.type != "list[int]":
         return st.session_state[key]
-    return draft().get(spec.path, spec.default)
+    return stored
 
 
 def _columns_for(sections: dict[str, list[FieldSpec]], n: int) -> list[list[str]]:

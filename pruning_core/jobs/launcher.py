@@ -3,7 +3,8 @@
 The app never trains: :func:`submit` writes a queued job record into the store and
 :func:`ensure_worker` starts ``python -m pruning_core --cache DIR worker`` in its own process
 session (so neither a browser refresh nor an app restart stops it), unless a worker already
-serves that cache dir. The worker's output goes to ``<cache>/store/worker.log``.
+serves that cache dir. The worker's output goes to ``<cache>/store/worker.log``; it gets all CPU
+cores but one for torch (:func:`worker_threads`) unless ``OMP_NUM_THREADS`` is set.
 
 Between the start of a worker process and the moment it holds the worker lock (it imports torch
 first, a few seconds), :func:`ensure_worker` would see no worker; a small "starting" file
@@ -68,6 +69,7 @@ def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
     log_path = root / "store" / "worker.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("OMP_NUM_THREADS", str(worker_threads()))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -80,6 +82,16 @@ def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
     tmp.write_text(json.dumps({"pid": process.pid, "time": time.time()}))
     tmp.replace(_starting_path(root))
     return process.pid
+
+
+def worker_threads() -> int:
+    """CPU threads for the worker's torch: all cores but one, which the app and the browser keep.
+
+    On a 2-core machine this is 1, and it matters: LeNet-300-100 on digits trains an epoch in
+    0.05 s with one thread and 0.3 s with two competing with the app. Set ``OMP_NUM_THREADS``
+    to choose otherwise.
+    """
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: str | None = None,

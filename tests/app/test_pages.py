@@ -1,0 +1,220 @@
+"""Every page under streamlit.testing's AppTest, on a private copy of a store with a finished job.
+
+No worker ever starts (``no_worker`` replaces the launcher's ``ensure_worker``); jobs launched
+here stay queued in the temporary store.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pruning_core.jobs.store import JobStore
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+TIMEOUT = 60
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
+
+
+def page(name: str, **query) -> AppTest:
+    at = app().run()
+    at.query_params.update(query)
+    return at.switch_page(f"pages/{name}.py").run()
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join(m.value for m in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error, *at.success])
+
+
+# ---- home ------------------------------------------------------------------------------------
+
+def test_home_lists_jobs_and_quick_start_launches(store_dir, no_worker):
+    root, job_id = store_dir
+    at = app().run()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table["job"]) == [job_id] and list(table["status"]) == ["finished"]
+    at.button(key="quick_launch").click().run()
+    no_exception(at)
+    jobs = JobStore(root).list_jobs()
+    new = [j for j in jobs if j["id"] != job_id]
+    assert len(new) == 1 and new[0]["status"] == "queued" and new[0]["name"] == "quick start"
+    assert new[0]["config"]["dataset"]["name"] == "digits" and new[0]["config"]["repeats"] == 5
+    assert no_worker, "the launcher was asked for a worker"
+    assert at.query_params["job"] == new[0]["id"]          # we are on the Monitor page of the new job
+    assert [t.value for t in at.title] == ["Monitor"]
+
+
+def test_home_offers_resume_for_interrupted_jobs(store_dir, no_worker):
+    root, job_id = store_dir
+    store = JobStore(root)
+    store.update_job(job_id, status="running", heartbeat=time.time() - 3600)
+    at = app().run()
+    assert list(at.dataframe[0].value["status"]) == ["interrupted"]
+    at.button(key="resume_all").click().run()
+    no_exception(at)
+    assert store.get_job(job_id)["status"] == "queued" and store.get_job(job_id)["resume"] is True
+
+
+# ---- experiment ------------------------------------------------------------------------------
+
+def test_experiment_form_hides_options_and_shows_errors_next_to_fields(store_dir, no_worker):
+    root, _ = store_dir
+    at = page("1_Experiment")
+    no_exception(at)
+    keys = {w.key for w in at.number_input}
+    assert "cfg:algorithm.rounds" in keys and "cfg:training.momentum" not in keys      # nadam: no momentum
+    at.selectbox(key="cfg:training.optimizer").select("sgd").run()
+    assert "cfg:training.momentum" in {w.key for w in at.number_input}
+    # target sparsity replaces the per-round rate
+    assert "cfg:algorithm.rate" in {w.key for w in at.number_input}
+    at.toggle(key="cfg:algorithm.target_sparsity:set").set_value(True).run()
+    assert "cfg:algorithm.rate" not in {w.key for w in at.number_input}
+    # a cross-field error is written under the field it names, and Launch is disabled
+    at.number_input(key="cfg:algorithm.rewind_epoch").set_value(6).run()
+    no_exception(at)
+    assert any("allowed: an epoch 0 <= k < training.epochs (6)" in m.value for m in at.markdown)
+    assert at.button(key="launch").disabled
+    at.number_input(key="cfg:algorithm.rewind_epoch").set_value(2).run()
+    assert not at.button(key="launch").disabled
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Parameters"] == "266,610"                  # LeNet-300-100 on 8×8 inputs
+    assert metrics["Search cost"] == "20 epochs"               # 5 rounds × (T − k) = 5 × 4
+    assert "Run time (estimate)" in metrics
+    assert "estimate from 1 finished job" in texts(at)         # measured on the seeded job
+    assert len(at.get("plotly_chart")) == 3                    # per round, per epoch, LR
+    at.text_input(key="job_name").input("sgd-k2").run()
+    at.button(key="launch").click().run()
+    no_exception(at)
+    job = next(j for j in JobStore(root).list_jobs() if j["name"] == "sgd-k2")
+    c = job["config"]
+    assert (c["training"]["optimizer"], c["algorithm"]["rewind_epoch"], c["algorithm"]["target_sparsity"]) == \
+        ("sgd", 2, 0.5)
+    assert job["status"] == "queued" and no_worker
+
+
+def test_experiment_shows_model_dataset_mismatch_under_the_model(store_dir, no_worker, monkeypatch):
+    from ui import data
+
+    def fake_describe(model, dataset, cache_dir, timeout=300.0):
+        return {"error": f"{model} needs inputs of at least 10x10; dataset gives 8x8"}
+    monkeypatch.setattr(data, "describe", fake_describe)
+    at = page("1_Experiment")
+    at.selectbox(key="cfg:model.name").select("lenet5").run()
+    no_exception(at)
+    assert any("lenet5 needs inputs of at least 10x10" in m.value for m in at.markdown)
+    assert at.button(key="launch").disabled
+
+
+# ---- monitor ---------------------------------------------------------------------------------
+
+def test_monitor_shows_a_finished_job_from_the_url(store_dir, no_worker):
+    root, job_id = store_dir
+    at = page("2_Monitor", job=job_id)
+    no_exception(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Status"] == "finished" and metrics["Epochs"] == "16 / 16"
+    assert metrics["Device"] == "cpu"
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 5 + 3                    # live charts + one heatmap per layer
+    assert len(at.get("download_button")) == 4
+    assert not [b for b in at.button if b.label in ("Cancel", "Resume")]
+    assert at.query_params["job"] == job_id
+
+
+def test_monitor_cancels_a_queued_job_and_resumes_an_interrupted_one(store_dir, no_worker):
+    from pruning_core.config import Config
+
+    root, job_id = store_dir
+    store = JobStore(root)
+    queued = store.create_job(Config().to_dict(), Config().hash())["id"]
+    at = page("2_Monitor", job=queued)
+    no_exception(at)
+    assert {m.label: m.value for m in at.metric}["Status"] == "queued"
+    at.button(key="cancel").click().run()
+    assert store.get_job(queued)["status"] == "cancelled"
+    store.update_job(job_id, status="running", heartbeat=time.time() - 3600, error="KeyboardInterrupt: ",
+                     traceback="Traceback (most recent call last):\n  File x\nKeyboardInterrupt")
+    at = page("2_Monitor", job=job_id)
+    assert {m.label: m.value for m in at.metric}["Status"] == "interrupted"
+    assert "KeyboardInterrupt" in at.code[0].value
+    at.button(key="resume").click().run()
+    assert store.get_job(job_id)["status"] == "queued" and store.get_job(job_id)["resume"] is True
+
+
+def test_monitor_without_jobs(tmp_path, monkeypatch, no_worker):
+    monkeypatch.setenv("PRUNELAB_CACHE", str(tmp_path / "empty"))
+    at = page("2_Monitor")
+    no_exception(at)
+    assert "No jobs yet" in texts(at)
+
+
+# ---- compare ---------------------------------------------------------------------------------
+
+def test_compare_table_and_mask_similarity_of_seeds(store_dir, no_worker):
+    root, job_id = store_dir
+    at = page("3_Compare", jobs=job_id)
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert list(table["search cost (epochs)"]) == [2] and list(table["speed-up vs baseline"]) == [1.0]
+    jaccard = at.dataframe[1].value
+    assert list(jaccard.index) == ["classifier.0.weight", "classifier.2.weight", "classifier.4.weight"]
+    assert ((jaccard > 0) & (jaccard < 1)).all().all()         # seeds 0 and 1 keep different weights
+    at.button(key="seeds_button").click().run()
+    assert at.multiselect(key="compare_jobs").value == [job_id]
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
+def test_schedules_redraw_and_copy_into_experiment(store_dir, no_worker):
+    at = page("4_Schedules")
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == 5
+    at.slider(key="geo_rounds").set_value(7).run()
+    at.slider(key="geo_rate").set_value(0.3).run()
+    at.selectbox(key="lr_policy").select("lr").run()
+    assert "After 7 rounds: 91.76% pruned" in texts(at)
+    at.button(key="copy").click().run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Experiment"]
+    assert at.number_input(key="cfg:algorithm.rounds").value == 7
+    assert at.number_input(key="cfg:algorithm.rate").value == pytest.approx(0.3)
+    assert at.number_input(key="cfg:training.epochs").value == 30
+    assert at.selectbox(key="cfg:algorithm.rewind").value == "lr"
+    assert "Copied from the Schedules playground" in texts(at)
+
+
+# ---- the app process stays free of torch -----------------------------------------------------
+
+def test_pages_never_import_torch(store_dir):
+    """Run every page in a fresh interpreter and check that torch was never imported."""
+    root, job_id = store_dir
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+from pruning_core.jobs import launcher
+launcher.ensure_worker = lambda cache_dir=None: 0
+at = AppTest.from_file("app.py", default_timeout=60).run()
+for name in ["1_Experiment", "2_Monitor", "3_Compare", "4_Schedules"]:
+    at.query_params["job"] = "{job_id}"
+    at.switch_page("pages/" + name + ".py").run()
+    assert not at.exception, (name, [e.value for e in at.exception])
+assert "torch" not in sys.modules, "torch was imported"
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PRUNELAB_CACHE": str(root)})
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]

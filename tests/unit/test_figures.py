@@ -1,0 +1,199 @@
+"""Figures and schedule arithmetic of the app, checked against numbers worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pruning_core.config import Config
+from ui import data, figures, schedules
+
+
+def rounds_table(accuracies: dict[int, list[float]], rate: float = 0.5) -> pd.DataFrame:
+    """A rounds table: {repeat: [accuracy after round 0, 1, ...]}; remaining = (1 − rate)^r."""
+    rows = []
+    for repeat, accs in accuracies.items():
+        for r, acc in enumerate(accs):
+            rows.append({"repeat": repeat, "round": r, "remaining_fraction": (1 - rate) ** r,
+                         "sparsity": 1 - (1 - rate) ** r, "test_accuracy": acc, "cumulative_epochs": 2 * r,
+                         "layer_sparsity": {"fc": 1 - (1 - rate) ** r}})
+    return pd.DataFrame(rows)
+
+
+# ---- accuracy vs remaining weights -----------------------------------------------------------
+
+def test_accuracy_vs_remaining_median_and_band():
+    table = rounds_table({0: [0.90, 0.80, 0.70], 1: [0.94, 0.86, 0.60], 2: [0.92, 0.83, 0.65]})
+    fig = figures.accuracy_vs_remaining(table)
+    band, median, dense = fig.data
+    assert band.fill == "toself"
+    # band: max over repeats going right, then min coming back
+    assert list(band.x) == [100, 50, 25, 25, 50, 100]
+    assert np.allclose(band.y, [94, 86, 70, 60, 80, 90])
+    assert list(median.x) == [100, 50, 25]
+    assert np.allclose(median.y, [92, 83, 65])
+    assert "median of 3" in median.name
+    assert dense.marker.symbol == "star" and list(dense.x) == [100] and np.allclose(dense.y, [92])
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.autorange == "reversed"
+
+
+def test_accuracy_vs_remaining_single_repeat_has_no_band_and_overlays():
+    one = rounds_table({0: [0.9, 0.8]})
+    two = rounds_table({0: [0.95, 0.9, 0.85]}, rate=0.2)
+    fig = figures.accuracy_vs_remaining({"a": one, "b": two})
+    assert [t.fill for t in fig.data] == [None, None, None, None]   # a line, a dense, b line, b dense
+    assert fig.data[0].name == "a" and fig.data[2].name == "b"
+    assert np.allclose(fig.data[2].x, [100, 80, 64])
+    assert fig.data[1].showlegend and not fig.data[3].showlegend   # one "dense" legend entry
+
+
+def test_round_stats_counts_repeats_per_round():
+    table = rounds_table({0: [0.9, 0.8, 0.7], 1: [0.9, 0.7]})         # repeat 1 still running
+    stats = figures.round_stats(table)
+    assert list(stats["n"]) == [2, 2, 1]
+    assert np.allclose(stats["median"], [90, 75, 70])
+
+
+# ---- masks -----------------------------------------------------------------------------------
+
+def test_conv_mask_cells_are_kept_fractions_of_each_kernel():
+    mask = np.zeros((2, 3, 2, 2), dtype=bool)      # out 2, in 3, kernel 2x2
+    mask[0, 0] = True                                # 4/4 kept
+    mask[0, 1, 0, 0] = True                          # 1/4
+    mask[1, 2, :, 0] = True                          # 2/4
+    grid, block = figures.mask_grid(mask)
+    assert block == (1, 1)
+    assert np.allclose(grid, [[1.0, 0.25, 0.0], [0.0, 0.0, 0.5]])
+    fig = figures.mask_heatmap(mask, name="conv")
+    assert np.allclose(np.array(fig.data[0].z), grid)
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (0.0, 1.0)
+    assert fig.data[0].colorscale[0][1] == figures.PRUNED_COLOR
+    assert fig.data[0].colorscale[-1][1] == figures.KEPT_COLOR
+    assert "fraction of the kernel kept" in fig.layout.title.text
+    assert "29.2% kept" in fig.layout.title.text                       # 7 of 24 weights
+
+
+def test_large_linear_mask_is_block_averaged_with_ragged_edges():
+    mask = np.zeros((5, 4), dtype=bool)
+    mask[0, :] = True            # first row all kept
+    mask[4, 3] = True
+    grid, block = figures.mask_grid(mask, max_side=2)
+    assert block == (3, 2)       # ceil(5/2) = 3 rows per block, ceil(4/2) = 2 columns
+    # block rows: 0-2 and 3-4 (ragged, 2 rows); columns 0-1 and 2-3
+    assert np.allclose(grid, [[2 / 6, 2 / 6], [0.0, 1 / 4]])
+    fig = figures.mask_heatmap(mask, name="fc", max_side=2)
+    assert list(fig.data[0].y) == [0, 3] and list(fig.data[0].x) == [0, 2]
+    assert "3×2 block means" in fig.layout.title.text
+
+
+def test_weights_view_blanks_pruned_entries():
+    mask = np.array([[True, False], [True, True]])
+    weights = np.array([[-2.0, 9.0], [0.5, -1.0]])
+    fig = figures.mask_heatmap(mask, weights)
+    z = np.array(fig.data[0].z, dtype=float)
+    assert z[0, 0] == 2.0 and np.isnan(z[0, 1]) and z[1, 0] == 0.5 and z[1, 1] == 1.0
+
+
+def test_jaccard_distance_exact():
+    a = np.array([1, 1, 0, 0, 1], dtype=bool)
+    b = np.array([1, 0, 1, 0, 1], dtype=bool)
+    assert figures.jaccard_distance(a, b) == pytest.approx(1 - 2 / 4)
+    assert figures.jaccard_distance(a, a) == 0.0
+    assert figures.jaccard_distance(a, ~a) == 1.0
+    assert figures.jaccard_distance(np.zeros(3, bool), np.zeros(3, bool)) == 0.0
+    with pytest.raises(ValueError):
+        figures.jaccard_distance(a, b[:4])
+    per_layer = figures.jaccard_per_layer({"x": a, "y": a, "z": a}, {"x": b, "y": a, "z": b[:4]})
+    assert per_layer == pytest.approx({"x": 0.5, "y": 0.0})          # z: shapes differ, skipped
+
+
+def test_layer_sparsity_bars_in_percent_with_global_line():
+    fig = figures.layer_sparsity_bars({"a": 0.5, "b": 0.25}, 0.4)
+    assert list(fig.data[0].x) == ["a", "b"] and np.allclose(fig.data[0].y, [50, 25])
+    assert fig.layout.shapes[0].y0 == pytest.approx(40)
+
+
+def test_load_masks_numpy_reads_the_engine_format(tmp_path):
+    masks = {"fc.weight": np.array([[1, 0, 1], [0, 0, 1]], bool), "conv.weight": np.ones((2, 1, 3, 3), bool)}
+    masks["conv.weight"][1, 0, 1, 1] = False
+    index = [{"name": n, "shape": list(m.shape)} for n, m in masks.items()]
+    arrays = {f"m{i}": np.packbits(m.reshape(-1)) for i, m in enumerate(masks.values())}
+    np.savez_compressed(tmp_path / "round_001.npz",
+                        __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
+    loaded = data.load_masks_numpy(tmp_path / "round_001.npz")
+    assert list(loaded) == list(masks)
+    for n in masks:
+        assert loaded[n].dtype == bool and np.array_equal(loaded[n], masks[n])
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
+def test_sigmoid_polynomial_geometric_values():
+    s = schedules.sigmoid_sparsity(alpha=0.8, beta=0.5, gamma=2.0, epochs=10)
+    assert len(s) == 11 and s[5] == pytest.approx(0.4)                      # midpoint: α/2
+    assert s[7] == pytest.approx(0.8 / (1 + math.exp(-1)))
+    p = schedules.polynomial_sparsity(0.0, 0.9, 4)
+    assert p[0] == 0.0 and p[-1] == pytest.approx(0.9)
+    assert p[2] == pytest.approx(0.9 - 0.9 * 0.5 ** 3)
+    g = schedules.geometric_sparsity(0.2, 3)
+    assert g == pytest.approx([0.0, 0.2, 0.36, 0.488])
+    fig = figures.geometric_schedule(g)
+    assert np.allclose(fig.data[0].y, [0, 20, 36, 48.8])
+
+
+def test_imp_plan_epochs_sparsity_and_lr_policies():
+    config = Config.from_dict({"algorithm": {"rounds": 2, "rewind_epoch": 1, "rate": 0.5},
+                               "training": {"epochs": 3, "lr": 0.1, "lr_schedule": "linear"}})
+    plan = schedules.imp_plan(config, steps_per_epoch=1, samples=1)
+    assert [p.round for p in plan] == [0, 0, 0, 1, 1, 2, 2]                  # T = 3, then T − k = 2
+    assert [p.sparsity for p in plan] == [0, 0, 0, 0.5, 0.5, 0.75, 0.75]
+    # linear η(t) = 0.1 (1 − t/3): dense epochs 0, 1, 2; retraining replays epochs 1, 2
+    assert [p.lr[0] for p in plan] == pytest.approx([0.1, 0.1 * 2 / 3, 0.1 / 3, 0.1 * 2 / 3, 0.1 / 3,
+                                                     0.1 * 2 / 3, 0.1 / 3])
+    policies = schedules.lr_policies(config, samples=1)
+    (wr_x, wr), (ft_x, ft) = policies.values()
+    assert wr == pytest.approx([p.lr[0] for p in plan])
+    last = 0.1 * (1 - (3 - 1) / 3)                                           # η at the last step
+    assert ft[3:] == pytest.approx([last] * 4)
+    assert schedules.round_offsets(config) == [0, 3, 5]
+    assert schedules.global_epochs(config, [0, 1, 2], [3, 1, 2]) == [3, 4, 7]
+    fig = figures.sparsity_schedule(plan, current_epoch=4)
+    assert list(fig.data[0].x[:4]) == [0, 1, 1, 2] and fig.layout.shapes[0].x0 == 4
+
+
+def test_epoch_curves_one_legend_entry_per_repeat():
+    epochs = pd.DataFrame([{"repeat": r, "round": 1, "epoch": e, "test_accuracy": 0.5 + 0.1 * e, "train_loss": 1.0,
+                            "test_loss": 0.9, "lr": 0.01} for r in (0, 1) for e in (1, 2)])
+    fig = figures.epoch_curves(epochs, 1)
+    assert len(fig.data) == 8 and sum(bool(t.showlegend is not False) for t in fig.data) == 2
+    assert np.allclose(fig.data[0].y, [60, 70])
+    assert fig.layout.yaxis3.range[1] == pytest.approx(0.0115)
+
+
+# ---- comparison helpers ----------------------------------------------------------------------
+
+def test_compare_table_speed_up_and_medians():
+    cfg = Config().to_dict()
+    slow = rounds_table({0: [0.9, 0.8, 0.7], 1: [0.9, 0.8, 0.9]})            # cost 4 epochs
+    fast = rounds_table({0: [0.9, 0.85]})                                    # cost 2 epochs
+    record = {"status": "finished", "config": cfg}
+    table = data.compare_table({"slow": (record, slow), "fast": (record, fast)}, baseline="slow")
+    assert list(table["search cost (epochs)"]) == [4, 2]
+    assert list(table["speed-up vs baseline"]) == [1.0, 2.0]
+    assert table["final acc %"].tolist() == pytest.approx([80.0, 85.0])
+    assert table["final sparsity %"].tolist() == pytest.approx([75.0, 50.0])
+
+
+def test_effective_status_and_experiment_key():
+    now = 1000.0
+    record = {"status": "running", "worker_pid": 2 ** 22 + 12345, "heartbeat": now - 10}
+    assert data.effective_status(record, now=now) == "interrupted"          # that pid does not exist
+    assert data.effective_status({**record, "heartbeat": now - 1}, now=now) == "running"
+    a = Config.from_dict({"seed": 1}).to_dict()
+    b = Config.from_dict({"seed": 2, "device": "cpu"}).to_dict()
+    c = Config.from_dict({"seed": 1, "algorithm": {"rounds": 3}}).to_dict()
+    assert data.experiment_key(a) == data.experiment_key(b) != data.experiment_key(c)
