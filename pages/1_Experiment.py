@@ -10,7 +10,8 @@ copied = state.apply_pending()
 if copied:
     st.success("Copied from the Schedules playground: " + ", ".join(f"`{k}`" for k in copied))
 st.caption("Every field comes from the engine's config metadata; options that do not apply to the chosen "
-           "method are hidden. Hover ⓘ for what a field means and which paper setting its default reproduces.")
+           "method are hidden. Hover the ? next to a field for what it means and which paper setting its "
+           "default reproduces.")
 
 form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:

@@ -105,37 +105,117 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class PrunerConfig:
-    method: str = option("magnitude", "Score of each weight: |w| (magnitude) or a random score "
-                         "(the random-pruning control).", choices=("magnitude", "random"))
-    scope: str = option("global", "Rank weights over all prunable layers together (global) or "
-                        "prune each layer at the same rate (local).", choices=("global", "local"))
+    method: str = option("magnitude", "Score: magnitude (|w|, or the Ln norm of a channel/filter), "
+                         "random (the control), activation (IAP: mean post-ReLU activation of each "
+                         "filter/neuron over one training batch), aiap (AIAP: prune filters whose mean "
+                         "activation is <= the adaptive threshold T[r]).",
+                         choices=("magnitude", "random", "activation", "aiap"))
+    structure: str = option("unstructured", "What is removed: single weights; input channels of convs "
+                            "/ input features of linear layers (Paganini & Forde's structured pruning); "
+                            "output filters/neurons, which also removes the matching input channel of the "
+                            "next layer (ILP, IAP); hybrid = convs by input channel, linear layers "
+                            "unstructured.", choices=("unstructured", "channels", "filters", "hybrid"))
+    norm: str = option("l1", "Norm that scores a channel or filter for structured magnitude pruning "
+                       "(linf = the largest magnitude in the slice).", choices=("l1", "l2", "linf"),
+                       when={"pruner.method": ("magnitude",),
+                             "pruner.structure": ("channels", "filters", "hybrid")})
+    layers: str = option("all", "Which layers are pruned: all conv and linear layers, only the linear "
+                         "ones (Paganini's fc-only), or only the convs.", choices=("all", "linear", "conv"))
+    scope: str = option("global", "Rank over all pruned layers together (global), within each layer "
+                        "(local), or within each layer type, convs apart from linear layers (per_type).",
+                        choices=("global", "local", "per_type"))
+    conv_rate: float | None = option(None, "Per-round rate of conv layers; null = algorithm.rate (IAP "
+                                     "used 0.1 for convs).", low=0.0, high=1.0, high_open=True)
+    dense_rate: float | None = option(None, "Per-round rate of linear layers; null = algorithm.rate "
+                                      "(IAP used 0.2).", low=0.0, high=1.0, high_open=True)
     output_rate: float | None = option(
         None, "Pruning rate of the output layer; null = the same as every other layer, 0 = never "
         "prune it (the lottery-ticket paper uses half the rate).", low=0.0, high=1.0, high_open=True)
+    activation_batch: int = option(60, "Training images whose activations score filters (IAP used one "
+                                   "batch of 60 for LeNets).", low=1,
+                                   when={"pruner.method": ("activation", "aiap")})
+    aiap_lambda: float = option(0.01, "AIAP's lambda: the threshold step T[r] = T[r-1] + lambda.", low=0.0,
+                                low_open=True, when={"pruner.method": ("aiap",)})
+    aiap_start_round: int = option(3, "AIAP keeps T[r] = 0 for rounds r <= this.", low=0,
+                                   when={"pruner.method": ("aiap",)})
+    aiap_min_change: float = option(0.01, "AIAP raises T when the fraction d of conv parameters removed "
+                                    "in the previous round is below this.", low=0.0, high=1.0,
+                                    when={"pruner.method": ("aiap",)})
+
+
+_IMP = ("imp", "one_shot")
+_ROUNDS = ("imp", "one_shot", "bimp")
 
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
-    name: str = option("imp", "Iterative magnitude pruning: rounds of prune -> rewind -> retrain "
-                       "(AIMP when partial_epochs is set; one-shot with rounds = 1).", choices=("imp",))
+    name: str = option("imp", "imp: rounds of prune -> treat weights -> retrain (AIMP when "
+                       "partial_epochs is set); one_shot: a single round; asni: one run that raises the "
+                       "global sparsity after every epoch on a sigmoid (ASNI-I, then ASNI-II); gradual: "
+                       "the same on Zhu & Gupta's cubic schedule; bimp: budgeted IMP (dense training for "
+                       "bimp_dense_epochs on a linear schedule, then IMP with ALLR in the rest of "
+                       "training.epochs).", choices=("imp", "one_shot", "asni", "gradual", "bimp"))
     rounds: int = option(5, "Number of pruning rounds R (round 0, the dense training, not counted).",
-                         low=1, high=200)
+                         low=1, high=200, when={"algorithm.name": ("imp", "bimp")})
     rate: float = option(0.2, "Per-round pruning rate p: the fraction of the still-alive weights "
-                         "removed each round, so sparsity after r rounds is 1 - (1 - p)^r.",
-                         low=0.0, high=1.0, low_open=True, high_open=True)
+                         "(or channels) removed each round, so sparsity after r rounds is 1 - (1 - p)^r.",
+                         low=0.0, high=1.0, low_open=True, high_open=True, when={"algorithm.name": _ROUNDS})
     target_sparsity: float | None = option(
-        None, "Final sparsity s after all rounds; when set, the rate is derived as "
-        "p = 1 - (1 - s)^(1/rounds) and 'rate' is not used.", low=0.0, high=1.0, low_open=True,
-        high_open=True)
+        None, "Final sparsity s. For rounds, p = 1 - (1 - s)^(1/rounds) replaces 'rate'; for asni and "
+        "gradual it is the sparsity after the last epoch (asni: alpha is solved from it).",
+        low=0.0, high=1.0, low_open=True, high_open=True)
     rewind: str = option("weights", "After pruning: 'weights' = weight rewinding (WR: weights and LR "
                          "schedule back to epoch k), 'lr' = learning-rate rewinding (LRR: keep the "
-                         "weights, replay the schedule from epoch k), 'none' = fine-tuning (keep "
-                         "the weights, constant last LR).", choices=("weights", "lr", "none"))
+                         "weights, replay the schedule from epoch k), 'none' = fine-tuning (keep the "
+                         "weights, constant last LR).", choices=("weights", "lr", "none"),
+                         when={"algorithm.name": _IMP})
     rewind_epoch: int = option(5, "Rewind epoch k (k = 0 is the original lottery ticket); each "
-                               "round retrains T - k epochs.", low=0)
+                               "round retrains T - k epochs.", low=0, when={"algorithm.name": _IMP})
     partial_epochs: int | None = option(
         None, "AIMP's tau: intermediate rounds retrain tau - k epochs instead of T - k; the last "
-        "round retrains the full T - k. null = plain IMP.", low=1)
+        "round retrains the full T - k. null = plain IMP.", low=1, when={"algorithm.name": ("imp",)})
+    reinit: str = option("none", "With weight rewinding, restart each round from sigma*sign(w0) "
+                         "(sigma = the layer's std at initialisation), sign(w0) alone (the failing "
+                         "control), or a fresh random initialisation, instead of theta_k.",
+                         choices=("none", "sigma_sign", "sign", "random"),
+                         when={"algorithm.name": _IMP, "algorithm.rewind": ("weights",)})
+    lr_policy: str = option("default", "Retraining LR policy when weights are kept (BIMP paper): "
+                            "default = what 'rewind' implies (LRR replays from k, fine-tuning holds the "
+                            "last LR); ft, lrw, slr, clr, llr, allr over retrain_epochs epochs.",
+                            choices=("default", "ft", "lrw", "slr", "clr", "llr", "allr"),
+                            when={"algorithm.name": _IMP, "algorithm.rewind": ("lr", "none")})
+    retrain_epochs: int | None = option(None, "T_rt: epochs of each retraining with an lr_policy; null "
+                                        "= T - k.", low=1, when={"algorithm.name": _IMP,
+                                                                  "algorithm.rewind": ("lr", "none")})
+    warmup_fraction: float = option(0.1, "LLR/ALLR/CLR warm-up, as a fraction of each retraining "
+                                    "(the BIMP paper's 'short warm-up').", low=0.0, high=1.0,
+                                    high_open=True, when={"algorithm.name": ("imp", "one_shot", "bimp")})
+    sigmoid_alpha: float | None = option(
+        None, "ASNI's alpha: final-sparsity scale of p_e = alpha * sigmoid((e - beta E)/gamma); null = "
+        "solved so that the last epoch hits target_sparsity.", low=0.0, high=1.0, low_open=True,
+        high_open=True, when={"algorithm.name": ("asni",)})
+    sigmoid_beta: float = option(0.5, "ASNI's beta: where the sigmoid's inflection sits, as a fraction "
+                                 "of E.", low=0.0, high=1.0, when={"algorithm.name": ("asni",)})
+    sigmoid_gamma: float | None = option(None, "ASNI's gamma: the transition's width in epochs; null = "
+                                         "E/10.", low=0.0, low_open=True, when={"algorithm.name": ("asni",)})
+    amenable: bool = option(True, "ASNI-II: after ASNI-I, retrain its mask from the two-centroid init "
+                            "(c+, c- per layer) and from the original init (the paper's T1-A-II and T1-S).",
+                            when={"algorithm.name": ("asni",)})
+    gradual_start: int = option(0, "Gradual: first epoch at which sparsity rises (t0).", low=0,
+                                when={"algorithm.name": ("gradual",)})
+    gradual_end: int | None = option(None, "Gradual: epoch at which the target is reached; null = 3/4 "
+                                     "of training.epochs.", low=1, when={"algorithm.name": ("gradual",)})
+    bimp_dense_epochs: int = option(2, "BIMP's T0: dense training epochs within the budget "
+                                    "training.epochs.", low=1, when={"algorithm.name": ("bimp",)})
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    mask_dynamics: bool = option(False, "Per epoch: the potential mask that pruning would give now, D and "
+                                 "D~ (fraction changed since the previous epoch, of the current and the "
+                                 "original parameter count), and the parameters' L-inf and L1-TOP(k) "
+                                 "(AIMP section V-F).")
+    topk: int = option(1000, "k of L1-TOP(k).", low=1, when={"analysis.mask_dynamics": (True,)})
 
 
 @dataclass(frozen=True)
@@ -172,6 +252,7 @@ class Config:
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     algorithm: AlgorithmConfig = field(default_factory=AlgorithmConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     seed: int = option(0, "Seed of the first repeat; repeat i uses seed + i.", low=0)
     repeats: int = option(1, "Independent runs with seeds seed, seed+1, ...; results report the "
                           "median and min/max per round.", low=1, high=100)
@@ -223,30 +304,91 @@ class Config:
     def per_round_rate(self) -> float:
         """p: the fraction of alive weights removed per round (derived from target_sparsity if set)."""
         algo = self.algorithm
-        if algo.target_sparsity is not None:
-            return 1.0 - (1.0 - algo.target_sparsity) ** (1.0 / algo.rounds)
+        if algo.target_sparsity is not None and algo.name in _ROUNDS:
+            return 1.0 - (1.0 - algo.target_sparsity) ** (1.0 / self.n_rounds)
         return algo.rate
 
-    def retrain_epochs(self, round_index: int) -> int:
-        """Epochs trained in pruning round r ≥ 1: (τ or T) − k; round 0 is the dense T epochs.
+    @property
+    def n_rounds(self) -> int:
+        """Pruning rounds R after the dense round 0 (one_shot: 1; asni, gradual: 0, a single run)."""
+        return {"one_shot": 1, "asni": 0, "gradual": 0}.get(self.algorithm.name, self.algorithm.rounds)
 
-        AIMP (``partial_epochs`` = τ) retrains τ − k epochs in the intermediate rounds
-        1 … R−1 and the full T − k in the last round R.
+    @property
+    def keeps_weights_with_policy(self) -> bool:
+        """True when rounds keep the trained weights and retrain on a BIMP-paper LR policy."""
+        a = self.algorithm
+        return a.name in _IMP and a.rewind in ("lr", "none") and a.lr_policy != "default"
+
+    def retrain_epochs(self, round_index: int) -> int:
+        """Epochs trained in round r; round 0 is the dense training (T, or BIMP's T0).
+
+        IMP: (τ or T) − k, where AIMP (``partial_epochs`` = τ) retrains τ − k epochs in the
+        intermediate rounds 1 … R−1 and the full T − k in the last round R; with an LR policy,
+        T_rt (``retrain_epochs``, default T − k). BIMP splits the remaining budget T − T0 evenly
+        over the R rounds, the last round taking the remainder. asni / gradual: one run of T.
         """
+        a, T = self.algorithm, self.training.epochs
+        if a.name == "bimp":
+            if round_index == 0:
+                return a.bimp_dense_epochs
+            share = (T - a.bimp_dense_epochs) // a.rounds
+            return share if round_index < a.rounds else T - a.bimp_dense_epochs - share * (a.rounds - 1)
         if round_index == 0:
-            return self.training.epochs
-        tau = self.algorithm.partial_epochs
-        length = tau if (tau is not None and round_index < self.algorithm.rounds) else self.training.epochs
-        return length - self.algorithm.rewind_epoch
+            return T
+        if self.keeps_weights_with_policy:
+            return a.retrain_epochs if a.retrain_epochs is not None else T - a.rewind_epoch
+        tau = a.partial_epochs
+        length = tau if (tau is not None and round_index < self.n_rounds) else T
+        return length - a.rewind_epoch
 
     def search_cost(self) -> int:
-        """Total retraining epochs over all rounds (the AIMP paper's cost; dense training excluded)."""
-        return sum(self.retrain_epochs(r) for r in range(1, self.algorithm.rounds + 1))
+        """Epochs spent finding the final mask beyond the dense training: the retraining epochs of
+        rounds 1..R (the AIMP paper's measure). asni / gradual prune during their single run of
+        T epochs, which is their whole cost; BIMP's budget is T in total."""
+        if self.algorithm.name in ("asni", "gradual"):
+            return self.training.epochs
+        return sum(self.retrain_epochs(r) for r in range(1, self.n_rounds + 1))
+
+    def total_epochs(self) -> int:
+        """Every epoch one repeat trains (ASNI-II's two retrainings from scratch included)."""
+        if self.algorithm.name == "asni":
+            return self.training.epochs * (3 if self.algorithm.amenable else 1)
+        if self.algorithm.name == "gradual":
+            return self.training.epochs
+        return self.retrain_epochs(0) + self.search_cost()
 
     def planned_sparsity(self) -> list[float]:
-        """Planned global sparsity after each round 0..R: 1 − (1 − p)^r (before per-layer rounding)."""
-        p = self.per_round_rate
-        return [1.0 - (1.0 - p) ** r for r in range(self.algorithm.rounds + 1)]
+        """Planned global sparsity: after each round 0..R (1 − (1 − p)^r), or, for asni and
+        gradual, after each epoch 1..E of the single run."""
+        from . import schedules  # torch-free; imported here because schedules imports this module
+
+        a, E = self.algorithm, self.training.epochs
+        if a.name == "asni":
+            return schedules.sigmoid_schedule(self.sigmoid_alpha(), a.sigmoid_beta, self.sigmoid_gamma(), E)
+        if a.name == "gradual":
+            return schedules.polynomial_schedule(0.0, a.target_sparsity or 0.0, a.gradual_start,
+                                                 self.gradual_end(), E)
+        return schedules.geometric_sparsity(self.per_round_rate, self.n_rounds)
+
+    def sigmoid_gamma(self) -> float:
+        """ASNI's γ (default E/10, the paper's choice)."""
+        g = self.algorithm.sigmoid_gamma
+        return g if g is not None else self.training.epochs / 10.0
+
+    def sigmoid_alpha(self) -> float:
+        """ASNI's α: given, or solved so that p_E = target_sparsity exactly."""
+        from . import schedules
+
+        a = self.algorithm
+        if a.sigmoid_alpha is not None:
+            return a.sigmoid_alpha
+        return schedules.solve_sigmoid_alpha(a.target_sparsity, a.sigmoid_beta, self.sigmoid_gamma(),
+                                             self.training.epochs)
+
+    def gradual_end(self) -> int:
+        """Last epoch of the cubic ramp (default ⌈3T/4⌉)."""
+        end = self.algorithm.gradual_end
+        return end if end is not None else -(-3 * self.training.epochs // 4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -446,20 +588,47 @@ def _describe(kind: str, meta: dict, optional: bool = False) -> str:
 def _cross_checks(c: Config) -> list[FieldError]:
     """Constraints between fields (each error names the field to change)."""
     errors: list[FieldError] = []
-    T, k, tau = c.training.epochs, c.algorithm.rewind_epoch, c.algorithm.partial_epochs
-    if k >= T:
+    a, pr, tr = c.algorithm, c.pruner, c.training
+    T, k, tau = tr.epochs, a.rewind_epoch, a.partial_epochs
+    if a.name in _IMP and k >= T:
         errors.append(FieldError("algorithm.rewind_epoch", k,
                                  f"an epoch 0 <= k < training.epochs ({T}), so that T - k >= 1"))
-    if tau is not None and not (k < tau <= T):
+    if a.name == "imp" and tau is not None and not (k < tau <= T):
         errors.append(FieldError("algorithm.partial_epochs", tau,
                                  f"tau with rewind_epoch ({k}) < tau <= training.epochs ({T}), "
                                  "so that intermediate rounds retrain tau - k >= 1 epochs"))
-    if any(m <= 0 or m >= T for m in c.training.milestones) or \
-            c.training.milestones != sorted(set(c.training.milestones)):
-        errors.append(FieldError("training.milestones", c.training.milestones,
+    if c.keeps_weights_with_policy and a.lr_policy == "lrw" and (a.retrain_epochs or T - k) > T:
+        errors.append(FieldError("algorithm.retrain_epochs", a.retrain_epochs,
+                                 f"at most training.epochs ({T}): LRW replays the schedule's last T_rt epochs"))
+    if a.name in ("asni", "gradual") and a.target_sparsity is None and \
+            not (a.name == "asni" and a.sigmoid_alpha is not None):
+        errors.append(FieldError("algorithm.target_sparsity", None,
+                                 "a final sparsity in (0, 1) (asni also accepts sigmoid_alpha instead)"))
+    if a.name == "asni" and a.sigmoid_alpha is not None and a.target_sparsity is not None:
+        errors.append(FieldError("algorithm.sigmoid_alpha", a.sigmoid_alpha,
+                                 "null when target_sparsity is given (alpha is then solved from it)"))
+    if a.name == "gradual" and not (a.gradual_start < c.gradual_end() <= T):
+        errors.append(FieldError("algorithm.gradual_end", a.gradual_end,
+                                 f"an epoch with gradual_start ({a.gradual_start}) < end <= training.epochs ({T})"))
+    if a.name == "bimp" and T - a.bimp_dense_epochs < a.rounds:
+        errors.append(FieldError("algorithm.bimp_dense_epochs", a.bimp_dense_epochs,
+                                 f"T0 <= training.epochs - rounds ({T - a.rounds}), so every round retrains >= 1 epoch"))
+    if pr.method in ("activation", "aiap") and pr.structure != "filters":
+        errors.append(FieldError("pruner.structure", pr.structure,
+                                 "filters: activation-based pruning (IAP, AIAP) removes whole filters/neurons"))
+    if pr.scope == "global" and (pr.conv_rate is not None or pr.dense_rate is not None):
+        errors.append(FieldError("pruner.scope", pr.scope,
+                                 "local or per_type when conv_rate/dense_rate are set (one global ranking has one rate)"))
+    if pr.structure == "hybrid" and pr.layers != "all":
+        errors.append(FieldError("pruner.layers", pr.layers, "all: hybrid prunes convs and linear layers"))
+    if a.name in ("asni", "gradual") and (pr.structure != "unstructured" or pr.method not in ("magnitude", "random")):
+        errors.append(FieldError("pruner.structure", pr.structure,
+                                 f"unstructured magnitude or random pruning: {a.name} prunes weights globally"))
+    if any(m <= 0 or m >= T for m in tr.milestones) or tr.milestones != sorted(set(tr.milestones)):
+        errors.append(FieldError("training.milestones", tr.milestones,
                                  f"increasing epochs strictly between 0 and training.epochs ({T})"))
-    if c.training.warmup_epochs >= T:
-        errors.append(FieldError("training.warmup_epochs", c.training.warmup_epochs,
+    if tr.warmup_epochs >= T:
+        errors.append(FieldError("training.warmup_epochs", tr.warmup_epochs,
                                  f"a number of epochs < training.epochs ({T})"))
     device = c.device
     if not (device in ("auto", "cpu", "cuda", "mps") or

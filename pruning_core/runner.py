@@ -107,7 +107,7 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
         last_beat[0] = now
         return store.heartbeat(job_id, progress=progress_fields())
 
-    progress = Progress(config.repeats * (config.training.epochs + config.search_cost()))
+    progress = Progress(config.repeats * config.total_epochs())
 
     def progress_fields() -> dict:
         return {"epochs_done": progress.done, "epochs_total": progress.total,

@@ -78,8 +78,12 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
                  generator: torch.Generator, enforcer: MaskEnforcer | None = None,
                  on_epoch: Callable[[EpochStats], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
-                 on_step: Callable[[], None] | None = None) -> list[EpochStats]:
-    """Train for the given schedule epochs with a fresh optimizer; evaluate after each epoch.
+                 on_step: Callable[[], None] | None = None,
+                 optimizer: torch.optim.Optimizer | None = None) -> list[EpochStats]:
+    """Train for the given schedule epochs; evaluate after each epoch.
+
+    A fresh optimizer is made unless one is given (gradual pruning keeps its optimizer state
+    across epochs).
 
     ``lr_at(t)`` gives the LR at fractional schedule position t = e + i/n (iteration i of n).
     With an ``enforcer``, gradients of pruned weights are zeroed before clipping and the step,
@@ -87,7 +91,7 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
     is polled before every step (raise :class:`Cancelled`); ``on_step`` is a test hook.
     """
     device = data.device
-    optimizer = make_optimizer(cfg, model.parameters())
+    optimizer = optimizer if optimizer is not None else make_optimizer(cfg, model.parameters())
     trainable = [p for p in model.parameters() if p.requires_grad]
     steps = math.ceil(data.n_train / cfg.batch_size)
     history = []

@@ -43,7 +43,7 @@ def preview(form: FormResult) -> None:
         st.error("Fix the fields marked in red to see the plan and launch:\n\n"
                  + "\n".join(f"- `{e.field}`: {e.allowed}" for e in form.errors))
         return
-    total = config.repeats * schedules.total_epochs(config)
+    total = config.repeats * config.total_epochs()
     steps = -(-int(facts.get("dataset", {}).get("n_train") or 0) // config.training.batch_size) or 1
     per_epoch, n_jobs = measured_seconds_per_epoch(config.model.name, config.dataset.name, config.training.batch_size)
     if per_epoch is None:
@@ -54,24 +54,32 @@ def preview(form: FormResult) -> None:
         basis = f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size"
     seconds = data.STARTUP_SECONDS + total * per_epoch
     final = config.planned_sparsity()[-1]
-    c1, c2, c3 = st.columns(3)
+    gradual = config.algorithm.name in schedules.GRADUAL
+    c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{facts.get('n_params', 0):,}", help=f"prunable: {facts.get('n_prunable', 0):,} "
               f"in {len(facts.get('layers') or [])} layers (conv/linear weights; biases and BN never)")
-    c2.metric("Final sparsity", f"{100 * final:.2f}%", help=f"p = {config.per_round_rate:.4f} per round; "
-              f"{100 * (1 - final):.2f}% of the prunable weights remain")
-    c3.metric("Search cost", f"{config.search_cost()} epochs",
-              help="retraining epochs over all rounds (dense training excluded), per repeat")
-    c1.metric("Epochs in total", f"{total}", help="(dense T + search cost) × repeats")
-    c2.metric("Run time (estimate)", data.format_duration(seconds), help=basis)
-    c3.metric("Steps per epoch", f"{steps}")
+    c2.metric("Final sparsity", f"{100 * final:.2f}%", help=f"{100 * (1 - final):.2f}% of the prunable weights "
+              "remain" + (f"; p = {config.per_round_rate:.4f} per round" if not gradual else ""))
+    c1.metric("Search cost", f"{config.search_cost()} ep.",
+              help="epochs spent finding the mask beyond the dense training (per repeat)")
+    c2.metric("Total epochs", f"{total}", help="every epoch of every repeat")
+    c1.metric("Run time (est.)", data.format_duration(seconds), help=basis)
+    c2.metric("Steps / epoch", f"{steps}")
     st.caption(f"Run time: {basis}; ≈ {per_epoch:.2f} s per epoch + {data.STARTUP_SECONDS:.0f} s start-up.")
     planned = config.planned_sparsity()
-    st.plotly_chart(figures.geometric_schedule(planned, title="Planned sparsity per round"), key="plan_rounds")
-    plan = schedules.imp_plan(config, steps)
+    if gradual:
+        fig = figures.curve_figure({"s_e": (list(range(1, len(planned) + 1)), planned)},
+                                   "Planned sparsity after each epoch", "epoch e", markers=len(planned) <= 60)
+    else:
+        fig = figures.geometric_schedule(planned, title="Planned sparsity per round")
+    st.plotly_chart(fig, key="plan_rounds")
+    plan = schedules.run_plan(config, steps)
     st.plotly_chart(figures.sparsity_schedule(plan, title="Planned sparsity per epoch (all rounds end to end)"),
                     key="plan_epochs")
-    st.plotly_chart(figures.lr_schedule({"η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])},
-                                        title="Learning rate per epoch"), key="plan_lr")
+    st.plotly_chart(figures.lr_schedule({"η": schedules.lr_curve(plan)}, title="Learning rate per epoch"),
+                    key="plan_lr")
+    if not schedules.lr_known(config):
+        st.caption("The LR of this retraining policy is not previewed yet (only the dense training's).")
     with st.expander("Config (TOML)"):
         st.code(to_toml(config), language="toml")
     if facts.get("layers"):

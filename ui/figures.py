@@ -31,8 +31,9 @@ HEIGHT = 340
 
 def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)), height=height,
-                      margin=dict(l=60, r=20, t=60, b=40),
-                      legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0.0), **kwargs)
+                      margin=dict(l=60, r=20, t=60, b=100),
+                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
+                      **kwargs)
     return fig
 
 
@@ -125,10 +126,7 @@ def epoch_curves(epochs: pd.DataFrame, round_index: int, title: str | None = Non
     top = float(data["lr"].max()) if len(data) and data["lr"].notna().any() else 1.0
     fig.update_yaxes(exponentformat="e", range=[0, 1.15 * top if top > 0 else 1.0], row=3, col=1)
     title = title or (f"Training curves, round {round_index}" + (" (dense)" if round_index == 0 else ""))
-    fig = _layout(fig, title, height=540)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0.0),
-                      margin=dict(b=40))
-    return fig
+    return _layout(fig, title, height=560)
 
 
 # ---- masks -----------------------------------------------------------------------------------
@@ -221,12 +219,14 @@ def layer_sparsity_bars(layer_sparsity: dict[str, float], global_sparsity: float
     """Bars of each layer's sparsity (%), with the global sparsity as a dashed line."""
     names = list(layer_sparsity)
     values = [100 * layer_sparsity[n] for n in names]
-    fig = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[0], text=[f"{v:.1f}" for v in values],
-                           textposition="outside", hovertemplate="%{x}<br>%{y:.2f}% pruned<extra></extra>"))
+    fig = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[0], text=[f"{v:.1f}%" for v in values],
+                           textposition="inside", insidetextanchor="end",
+                           hovertemplate="%{x}<br>%{y:.2f}% pruned<extra></extra>"))
     if global_sparsity is not None:
         fig.add_hline(y=100 * global_sparsity, line_dash="dash", line_color="#444",
-                      annotation_text=f"global {100 * global_sparsity:.1f}%", annotation_position="top left")
-    fig.update_yaxes(title="pruned (%)", range=[0, 105])
+                      annotation_text=f"global {100 * global_sparsity:.1f}%", annotation_position="top left",
+                      annotation_bgcolor="rgba(255,255,255,0.8)")
+    fig.update_yaxes(title="pruned (%)", range=[0, 108])
     return _layout(fig, title)
 
 
@@ -244,7 +244,7 @@ def sparsity_schedule(plan: list, current_epoch: float | None = None, measured: 
                                hovertemplate="epoch %{x:.0f}<br>%{y:.2f}% pruned<extra></extra>"))
     if measured is not None and len(measured):
         fig.add_trace(go.Scatter(x=measured["global_epoch"] - 0.5, y=100 * measured["sparsity"], mode="markers",
-                                 name="measured", marker=dict(color=PALETTE[1], size=6)))
+                                 name="measured", marker=dict(color=PALETTE[1], size=5)))
     if current_epoch is not None:
         fig.add_vline(x=current_epoch, line_color=PALETTE[1], line_dash="dot",
                       annotation_text=f"now: epoch {current_epoch:g}", annotation_position="top left")
@@ -280,11 +280,14 @@ def curve_figure(curves: dict[str, tuple[list, list]], title: str, x_title: str,
 
 
 def sigmoid_schedule(values: list[float], title: str = "Sigmoid sparsity (ASNI): s_e = α·sigmoid((e − βE)/γ)") -> go.Figure:
-    return curve_figure({"s_e": (list(range(len(values))), values)}, title, "epoch e", markers=len(values) <= 60)
+    return curve_figure({"s_e": (list(range(1, len(values) + 1)), values)}, title, "epoch e",
+                        markers=len(values) <= 60)
 
 
-def polynomial_schedule(values: list[float], title: str = "Polynomial (Zhu & Gupta): s_t = s_f + (s_i − s_f)(1 − t/n)³") -> go.Figure:
-    return curve_figure({"s_t": (list(range(len(values))), values)}, title, "pruning step t", markers=len(values) <= 60)
+def polynomial_schedule(values: list[float],
+                        title: str = "Polynomial (Zhu & Gupta): s = s_f + (s_i − s_f)(1 − (e − t₀)/(t_end − t₀))³") -> go.Figure:
+    return curve_figure({"s_e": (list(range(1, len(values) + 1)), values)}, title, "epoch e",
+                        markers=len(values) <= 60)
 
 
 def geometric_schedule(values: list[float], title: str = "IMP (geometric): s_r = 1 − (1 − p)^r") -> go.Figure:

@@ -66,7 +66,7 @@ def header(record: dict, events: list[dict]) -> None:
     done, total = progress.get("epochs_done") or 0, progress.get("epochs_total")
     if total is None:
         cfg = Config.from_dict(c)
-        total = c["repeats"] * schedules.total_epochs(cfg)
+        total = c["repeats"] * cfg.total_epochs()
     cols = st.columns(4)
     cols[0].metric("Status", status)
     cols[1].metric("Device", (record.get("device") or "not started").split(" (")[0],
@@ -129,7 +129,7 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
                 title=f"Sparsity per layer after round {int(last['round'])} (repeat {int(last['repeat'])})"))
             st.plotly_chart(fig, key="layer_bars")
     current = None
-    plan = schedules.imp_plan(config)
+    plan = schedules.run_plan(config)
     measured = None
     if len(epochs):
         last_repeat = epochs[epochs["repeat"] == epochs["repeat"].max()].copy()
@@ -141,7 +141,7 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
         st.plotly_chart(fig, key="sparsity_schedule")
 
     def lr_figure():
-        lr_curve = {"planned η": ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])}
+        lr_curve = {"planned η": schedules.lr_curve(plan)}
         fig = figures.lr_schedule(lr_curve, current, title="Learning rate over the run (planned; dots: measured)")
         if measured is not None and len(measured):
             fig.add_scatter(x=measured["global_epoch"], y=measured["lr"], mode="markers",

@@ -1,47 +1,45 @@
-"""Schedule arithmetic for the previews and the playground: pure functions of numbers, no torch.
+"""The plan of a run, epoch by epoch, for the previews and the live schedule charts (no torch).
 
-* :func:`sigmoid_sparsity`: ASNI's s_e = α · sigmoid((e − βE) / γ) for epochs e = 0 … E
-  (Gharatappeh et al., figure 3).
-* :func:`polynomial_sparsity`: Zhu & Gupta's s_t = s_f + (s_i − s_f)(1 − t/n)³ for t = 0 … n.
-* :func:`geometric_sparsity`: IMP's s_r = 1 − (1 − p)^r after rounds r = 0 … R.
-* :func:`imp_plan`: the sparsity and the learning rate of every epoch of an IMP/AIMP run, laid end
-  to end (round 0 = dense training, then every round's retraining), from a validated Config.
-* :func:`lr_policies`: the LR over a whole IMP run for weight rewinding / LR rewinding (replay the
-  original schedule from epoch k) and fine-tuning (constant last LR).
+:func:`run_plan` lays every epoch of one repeat end to end with its round, its planned global
+sparsity and the learning rate the training loop will use, from a validated Config:
 
-The LR itself comes from the engine's :class:`pruning_core.schedules.LRSchedule` (torch-free), so
-the previews draw exactly the schedule the training loop follows.
+* rounds (imp, one_shot, bimp): round 0 trains T (BIMP: T0) epochs dense, round r retrains
+  ``retrain_epochs(r)`` epochs at the planned sparsity 1 − (1 − p)^r;
+* one gradual run (asni, gradual): the sparsity reached after each epoch e = 1 … E (ASNI-II's two
+  retrainings follow at the final sparsity).
+
+The sparsity schedules and the LR schedule are the engine's own torch-free functions
+(:mod:`pruning_core.schedules`), so previews draw exactly what the run will do. The LR of an IMP
+round: WR and LRR replay η(t) from epoch k, FT holds the last η. Where the engine's retraining
+policy has no torch-free form yet (the BIMP paper's lrw/slr/clr/llr/allr, BIMP's budget run) the
+LR is left out (``None``) rather than guessed.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from pruning_core import schedules as engine
 from pruning_core.config import Config
 from pruning_core.schedules import LRSchedule
 
 SAMPLES_PER_EPOCH = 20
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-
-
-def sigmoid_sparsity(alpha: float, beta: float, gamma: float, epochs: int) -> list[float]:
-    """s_e = α · sigmoid((e − βE)/γ) for e = 0 … E (α: final level, β: midpoint as a fraction of
-    E, γ: width in epochs)."""
-    return [alpha * sigmoid((e - beta * epochs) / gamma) for e in range(epochs + 1)]
-
-
-def polynomial_sparsity(initial: float, final: float, steps: int, power: int = 3) -> list[float]:
-    """s_t = s_f + (s_i − s_f)(1 − t/n)^3 for t = 0 … n (Zhu & Gupta's gradual pruning)."""
-    return [final + (initial - final) * (1.0 - t / steps) ** power for t in range(steps + 1)]
+GRADUAL = ("asni", "gradual")
 
 
 def geometric_sparsity(rate: float, rounds: int) -> list[float]:
-    """s_r = 1 − (1 − p)^r for r = 0 … R (IMP removes a fraction p of the survivors per round)."""
-    return [1.0 - (1.0 - rate) ** r for r in range(rounds + 1)]
+    """s_r = 1 − (1 − p)^r for r = 0 … R."""
+    return engine.geometric_sparsity(rate, rounds)
+
+
+def sigmoid_sparsity(alpha: float, beta: float, gamma: float, epochs: int) -> list[float]:
+    """ASNI: s_e = α · sigmoid((e − βE)/γ) after each epoch e = 1 … E."""
+    return engine.sigmoid_schedule(alpha, beta, gamma, epochs)
+
+
+def polynomial_sparsity(initial: float, final: float, start: int, end: int, epochs: int) -> list[float]:
+    """Zhu & Gupta: s_e = s_f + (s_i − s_f)(1 − (e − t₀)/(t_end − t₀))³ after each epoch e = 1 … E."""
+    return engine.polynomial_schedule(initial, final, start, end, epochs)
 
 
 @dataclass(frozen=True)
@@ -50,35 +48,62 @@ class EpochPlan:
 
     index: int                 # 0-based position over the whole run (all rounds)
     round: int
-    sparsity: float            # planned global sparsity while this epoch trains
+    sparsity: float            # planned global sparsity while this epoch trains (gradual: after it)
     lr_t: list[float]          # sample positions (global epochs, fractional)
-    lr: list[float]            # η at those positions
+    lr: list[float | None]     # η at those positions (None: not previewable yet)
+
+
+def lr_known(config: Config) -> bool:
+    """Whether :func:`run_plan` can draw the LR of every epoch of this config."""
+    return config.algorithm.name != "bimp" and not config.keeps_weights_with_policy
 
 
 def _round_lr(config: Config, schedule: LRSchedule, round_index: int, steps: int):
-    """(first schedule epoch, η(t) function) that round ``round_index`` trains with."""
-    if round_index == 0:
-        return 0, lambda t: schedule(t, steps)
-    k = config.algorithm.rewind_epoch
-    if config.algorithm.rewind == "none":
+    """(first schedule epoch, η(t) or None) that round ``round_index`` trains with."""
+    a = config.algorithm
+    if round_index == 0 or a.name in GRADUAL:
+        return 0, (lambda t: schedule(t, steps)) if a.name != "bimp" else None
+    if not lr_known(config):
+        return 0, None
+    if a.rewind == "none":
         last = schedule.last_lr(steps)
-        return k, lambda t: last
-    return k, lambda t: schedule(t, steps)
+        return a.rewind_epoch, lambda t: last
+    return a.rewind_epoch, lambda t: schedule(t, steps)
 
 
-def imp_plan(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES_PER_EPOCH) -> list[EpochPlan]:
-    """Every epoch of the run (one repeat): round, planned sparsity and the LR the loop will use."""
+def _segments(config: Config) -> list[tuple[int, int, list[float]]]:
+    """(round, epochs, sparsity of each epoch) for every round of one repeat."""
+    planned = config.planned_sparsity()
+    T = config.training.epochs
+    if config.algorithm.name in GRADUAL:
+        segments = [(0, T, list(planned))]
+        if config.algorithm.name == "asni" and config.algorithm.amenable:
+            segments += [(1, T, [planned[-1]] * T), (2, T, [planned[-1]] * T)]
+        return segments
+    return [(r, config.retrain_epochs(r), [planned[r]] * config.retrain_epochs(r))
+            for r in range(config.n_rounds + 1)]
+
+
+def run_plan(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES_PER_EPOCH) -> list[EpochPlan]:
+    """Every epoch of one repeat: round, planned sparsity and the LR the loop will use."""
     schedule = LRSchedule(config.training)
-    sparsity = config.planned_sparsity()
     plan, index = [], 0
-    for r in range(config.algorithm.rounds + 1):
+    for r, epochs, sparsity in _segments(config):
         start, lr_at = _round_lr(config, schedule, r, steps_per_epoch)
-        for e in range(config.retrain_epochs(r)):
+        for e in range(epochs):
             ts = [(start + e) + i / samples for i in range(samples)]
-            plan.append(EpochPlan(index, r, sparsity[r], [index + i / samples for i in range(samples)],
-                                  [lr_at(t) for t in ts]))
+            plan.append(EpochPlan(index, r, sparsity[e], [index + i / samples for i in range(samples)],
+                                  [lr_at(t) if lr_at else None for t in ts]))
             index += 1
     return plan
+
+
+imp_plan = run_plan
+
+
+def lr_curve(plan: list[EpochPlan]) -> tuple[list[float], list[float | None]]:
+    """(global epochs, η) of a plan, for :func:`ui.figures.lr_schedule`."""
+    return [t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr]
 
 
 def lr_policies(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES_PER_EPOCH) -> dict[str, tuple]:
@@ -86,27 +111,22 @@ def lr_policies(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES
     labels = {"weights": "WR / LRR: replay η from epoch k", "none": "FT: constant last η"}
     out = {}
     for rewind, label in labels.items():
-        variant = config.replace(**{"algorithm.rewind": rewind})
-        plan = imp_plan(variant, steps_per_epoch, samples)
-        out[label] = ([t for p in plan for t in p.lr_t], [v for p in plan for v in p.lr])
+        variant = config.replace(**{"algorithm.rewind": rewind, "algorithm.lr_policy": "default"})
+        out[label] = lr_curve(run_plan(variant, steps_per_epoch, samples))
     return out
 
 
-def total_epochs(config: Config) -> int:
-    """Epochs one repeat trains: the dense T plus the search cost."""
-    return config.training.epochs + config.search_cost()
-
-
 def round_offsets(config: Config) -> list[int]:
-    """Global epoch at which each round 0 … R starts (rounds laid end to end)."""
+    """Global epoch at which each round starts (rounds laid end to end)."""
     offsets, at = [], 0
-    for r in range(config.algorithm.rounds + 1):
+    for _, epochs, _ in _segments(config):
         offsets.append(at)
-        at += config.retrain_epochs(r)
+        at += epochs
     return offsets
 
 
-def global_epochs(config: Config, rounds, epochs) -> list[int]:
-    """For epoch events (round r, 1-based epoch e): the global epoch at their end, offset(r) + e."""
+def global_epochs(config: Config, rounds, epochs) -> list[int | None]:
+    """For epoch events (round r, 1-based epoch e): the global epoch at their end, offset(r) + e
+    (None for a round the plan does not know)."""
     offsets = round_offsets(config)
-    return [offsets[int(r)] + int(e) if int(r) < len(offsets) else None for r, e in zip(rounds, epochs)]
+    return [offsets[int(r)] + int(e) if 0 <= int(r) < len(offsets) else None for r, e in zip(rounds, epochs)]

@@ -65,8 +65,14 @@ def specs() -> list[FieldSpec]:
     return [replace(s, when={**s.when, **EXTRA_WHEN.get(s.path, {})}) for s in field_specs()]
 
 
+ACRONYMS = {"lr": "LR", "aiap": "AIAP", "bimp": "BIMP", "topk": "Top-k", "t0": "T0"}
+
+
 def label(spec: FieldSpec) -> str:
-    return spec.path.rsplit(".", 1)[-1].replace("_", " ").capitalize()
+    """'training.lr_schedule' -> 'LR schedule'."""
+    words = spec.path.rsplit(".", 1)[-1].split("_")
+    text = " ".join(ACRONYMS.get(w, w) for w in words)
+    return text[0].upper() + text[1:]
 
 
 def _suggested(spec: FieldSpec) -> Any:
@@ -143,9 +149,9 @@ def render_field(spec: FieldSpec) -> Any:
         _init(key, _initial(spec, stored if stored is not None else _suggested(spec)))
         return _widget(spec, key, text)
     if spec.optional and spec.type == "bool":
-        _init(key, stored)
-        return st.selectbox(text, [None, True, False], key=key, help=spec.help,
-                            format_func=lambda v: {None: "default", True: "on", False: "off"}[v])
+        names = {"default": None, "on": True, "off": False}
+        _init(key, {None: "default", True: "on", False: "off"}[stored])
+        return names[st.selectbox(text, list(names), key=key, help=spec.help)]
     _init(key, _initial(spec, stored))
     return _widget(spec, key, text)
 
@@ -161,7 +167,10 @@ def current_value(spec: FieldSpec) -> Any:
         if key not in st.session_state:
             return stored if stored is not None else _suggested(spec)
     if key in st.session_state and spec.type != "list[int]":
-        return st.session_state[key]
+        value = st.session_state[key]
+        if spec.optional and spec.type == "bool":
+            return {"default": None, "on": True, "off": False}.get(value, stored)
+        return value
     return stored
 
 

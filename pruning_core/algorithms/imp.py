@@ -1,20 +1,25 @@
-"""Iterative magnitude pruning (IMP) with weight rewinding, LR rewinding or fine-tuning; AIMP.
+"""Iterative pruning: IMP with weight rewinding, LR rewinding or fine-tuning; AIMP; one-shot; BIMP.
 
 One repeat, following Algorithm 1 of Zullich et al. (AIMP paper) and Renda et al.'s variants:
 
 * **Round 0** trains the dense network for T epochs on the schedule η(t), saving θ_k, the
   full state after k epochs (k = ``rewind_epoch``; k = 0 is the initialisation θ₀, the
   original lottery ticket).
-* **Round r = 1 … R**: prune a fraction p of the surviving weights by |w| of the trained
-  weights θ_T^(r−1) (global or local, see :mod:`pruning_core.pruners.unstructured`), then
+* **Round r = 1 … R**: prune a fraction p of what survives (the pruner of ``config.pruner``,
+  scored on the trained weights θ_T^(r−1)), then
 
-  - ``rewind = "weights"`` (IMP+WR): θ ← θ_k ⊙ m^(r); train schedule epochs k … T−1;
+  - ``rewind = "weights"`` (IMP+WR): θ ← θ_k ⊙ m^(r) (or a reinitialisation, see
+    :mod:`pruning_core.treatments`); train schedule epochs k … T−1;
   - ``rewind = "lr"`` (IMP+LRR): θ ← θ_T^(r−1) ⊙ m^(r); replay schedule epochs k … T−1;
   - ``rewind = "none"`` (fine-tuning): θ ← θ_T^(r−1) ⊙ m^(r); train T − k epochs at the
-    constant last LR η_T of the original schedule.
+    constant last LR η_T of the original schedule;
+  - with ``lr_policy`` set (weights kept): retrain T_rt epochs on FT / LRW / SLR / CLR / LLR /
+    ALLR (:func:`pruning_core.schedules.retraining_lr`).
 
-  Each round retrains T − k epochs; with AIMP's τ (``partial_epochs``) the intermediate rounds
-  1 … R−1 retrain only τ − k epochs (schedule epochs k … τ−1), the last round the full T − k.
+  With AIMP's τ (``partial_epochs``) the intermediate rounds 1 … R−1 retrain only τ − k epochs
+  (schedule epochs k … τ−1), the last round the full T − k.
+* **One-shot** is one round. **BIMP** (Zimmer et al.) spends a budget of T epochs: T0 dense
+  epochs on a linear schedule from η₁ to 0, then R rounds of ALLR retraining sharing T − T0.
 
 Each round starts a fresh optimizer (no momentum carried across rounds). Pruned weights receive
 no gradient and are re-zeroed after every step. The data order of round r is drawn from a
@@ -25,102 +30,55 @@ from __future__ import annotations
 
 import math
 
-import torch
-
-from ..checkpoints import Checkpoint, snapshot
-from ..masks import (MaskEnforcer, count_alive, full_masks, layer_sparsity, output_layer_name,
-                     prunable_parameters)
-from ..metrics import flop_table, footprint_bytes
-from ..models import build_model
-from ..pruners import prune_unstructured, score_weights
-from ..schedules import LRSchedule
-from ..train import EpochStats, train_epochs
+from ..checkpoints import snapshot
+from ..masks import Masks, count_alive, full_masks
+from ..pruners import make_pruner
+from ..schedules import allr_discount, retraining_lr
+from ..treatments import restart_state
 from .base import RunContext
+from .common import Repeat, round_generator
 
 
-def round_generator(seed: int, round_index: int) -> torch.Generator:
-    """The CPU generator of one round's data order and random scores: seeded by (seed, r)."""
-    return torch.Generator().manual_seed(seed * 1_000_003 + round_index)
-
-
-def build_for_data(ctx: RunContext, seed: int) -> torch.nn.Module:
-    """The configured model, initialised from ``seed``, on the run's device."""
-    spec = ctx.data.spec
-    torch.manual_seed(seed)
-    model = build_model(ctx.config.model.name, in_channels=spec.in_channels,
-                        num_classes=spec.num_classes, input_size=spec.input_size).to(ctx.device)
-    if ctx.device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    return model
+def _allr_d(rep: Repeat, before: Masks, after: Masks, retrain_epochs: int, budget: int) -> float:
+    """ALLR's d from the weights this step pruned (prunable weights only, alive before the step)."""
+    pruned_sq = alive_sq = 0.0
+    for name, w in rep.params.items():
+        w = w.detach().float()
+        alive_sq += float((w[before[name]] ** 2).sum())
+        pruned_sq += float((w[before[name] & ~after[name]] ** 2).sum())
+    alive_before, alive_after = count_alive(before)[0], count_alive(after)[0]
+    fraction = (alive_before - alive_after) / alive_before if alive_before else 0.0
+    return allr_discount(math.sqrt(pruned_sq), math.sqrt(alive_sq), fraction, retrain_epochs, budget)
 
 
 def run_imp(ctx: RunContext, repeat: int) -> None:
-    """Run one repeat of IMP / AIMP, emitting ``epoch`` and ``round`` events."""
-    cfg, data = ctx.config, ctx.data
-    seed = cfg.seed + repeat
-    T, k, R = cfg.training.epochs, cfg.algorithm.rewind_epoch, cfg.algorithm.rounds
-    model = build_for_data(ctx, seed)
-    params = prunable_parameters(model)
-    layer_rates = ({output_layer_name(model): cfg.pruner.output_rate}
-                   if cfg.pruner.output_rate is not None else {})
-    schedule = LRSchedule(cfg.training)
-    steps = math.ceil(data.n_train / cfg.training.batch_size)
-    flops = flop_table(model, (data.spec.in_channels, *data.spec.input_size))
-    ckpt = Checkpoint(ctx.run_dir / f"repeat_{repeat}")
-
-    def train(round_index: int, masks, schedule_epochs, lr_at, cumulative_before: int) -> list[EpochStats]:
-        alive, total = count_alive(masks)
-        current_sparsity = 1.0 - alive / total
-        counted = [cumulative_before]
-
-        def on_epoch(stats: EpochStats) -> None:
-            ctx.progress.epoch_done()
-            if round_index > 0:
-                counted[0] += 1
-            ctx.emit("epoch", repeat=repeat, round=round_index,
-                     epoch=stats.schedule_epoch - schedule_epochs.start + 1,
-                     schedule_epoch=stats.schedule_epoch, lr=stats.lr, train_loss=stats.train_loss,
-                     test_loss=stats.test_loss, test_accuracy=stats.test_accuracy,
-                     sparsity=current_sparsity, cumulative_epochs=counted[0], seconds=stats.seconds,
-                     eta_seconds=ctx.progress.eta_seconds())
-            if round_index == 0 and stats.schedule_epoch + 1 == k:
-                ckpt.save_weights("rewind", snapshot(model))
-
-        enforcer = MaskEnforcer(params, masks) if round_index > 0 else None
-        if enforcer is not None:
-            enforcer.mask_weights()
-        return train_epochs(model, data, cfg.training, schedule_epochs=schedule_epochs, lr_at=lr_at,
-                            generator=round_generator(seed, round_index), enforcer=enforcer,
-                            on_epoch=on_epoch, should_stop=ctx.should_stop, on_step=ctx.on_step)
-
-    def finish_round(round_index: int, masks, history: list[EpochStats], cumulative: int) -> None:
-        alive, total = count_alive(masks)
-        mask_path = ckpt.save_masks(round_index, masks)
-        ckpt.save_weights("latest", snapshot(model))
-        if round_index == 0:
-            ckpt.save_weights("round_000", snapshot(model))
-        ctx.emit("round", repeat=repeat, seed=seed, round=round_index, sparsity=1.0 - alive / total,
-                 remaining_fraction=alive / total, remaining_weights=alive, total_weights=total,
-                 test_accuracy=history[-1].test_accuracy,
-                 best_test_accuracy=max(h.test_accuracy for h in history),
-                 retrain_epochs=len(history), cumulative_epochs=cumulative,
-                 seconds=sum(h.seconds for h in history),
-                 layer_sparsity=layer_sparsity(masks), flops=flops.nonzero(masks),
-                 dense_flops=flops.total, **footprint_bytes(model, masks),
-                 mask_file=str(mask_path.relative_to(ctx.run_dir)))
-        ckpt.commit_round(round_index, cumulative)
-
-    def replay(t: float) -> float:
-        return schedule(t, steps)
+    """Run one repeat of IMP / AIMP / one-shot / BIMP, emitting ``epoch`` and ``round`` events."""
+    cfg = ctx.config
+    algo = cfg.algorithm
+    rep = Repeat(ctx, repeat)
+    model, ckpt = rep.model, rep.ckpt
+    T, k, R = cfg.training.epochs, algo.rewind_epoch, cfg.n_rounds
+    bimp = algo.name == "bimp"
+    pruner = make_pruner(cfg, model, ctx.data)
 
     done = ckpt.last_round() if ctx.resume else None
     if done is None:
-        masks = full_masks(params)
+        masks = full_masks(rep.params)
         ckpt.save_weights("init", snapshot(model))
-        if k == 0:
-            ckpt.save_weights("rewind", snapshot(model))
-        history = train(0, masks, range(0, T), replay, 0)
-        finish_round(0, masks, history, 0)
+        if bimp:   # BIMP's dense phase: T0 epochs, linear from η₁ to 0
+            dense_epochs = cfg.retrain_epochs(0)
+            lr_at = retraining_lr("llr", rep.schedule, retrain_epochs=dense_epochs, steps_per_epoch=rep.steps,
+                                  warmup_fraction=0.0)
+            history = rep.train(0, None, range(dense_epochs), lr_at, 0)
+        else:
+            if k == 0:
+                ckpt.save_weights("rewind", snapshot(model))
+
+            def save_rewind_point(stats) -> None:
+                if stats.schedule_epoch + 1 == k:
+                    ckpt.save_weights("rewind", snapshot(model))
+            history = rep.train(0, None, range(T), rep.replay, 0, after_epoch=save_rewind_point)
+        rep.finish_round(0, masks, history, 0)
         first, cumulative = 1, 0
     else:
         model.load_state_dict(ckpt.load_weights("latest", ctx.device))
@@ -128,19 +86,36 @@ def run_imp(ctx: RunContext, repeat: int) -> None:
         first, cumulative = done["round"] + 1, done["cumulative_epochs"]
         ctx.emit("resumed", repeat=repeat, from_round=done["round"])
 
-    rewind_state = ckpt.load_weights("rewind", ctx.device) if cfg.algorithm.rewind == "weights" else None
+    restart = None
+    if algo.rewind == "weights" and not bimp:
+        restart = restart_state(algo.reinit, ckpt.load_weights("rewind", ctx.device),
+                                ckpt.load_weights("init", ctx.device), list(rep.params),
+                                lambda: rep.build_model(rep.seed + 7919 * (repeat + 1)).state_dict())
     rate = cfg.per_round_rate
     for r in range(first, R + 1):
-        scores = score_weights(cfg.pruner.method, params, generator=round_generator(seed, r))
-        masks = prune_unstructured(scores, masks, rate, cfg.pruner.scope, layer_rates)
-        if rewind_state is not None:
-            model.load_state_dict(rewind_state)
+        previous = masks
+        masks = pruner.prune(masks, r, rate, round_generator(rep.seed, r))
         epochs = cfg.retrain_epochs(r)
-        if cfg.algorithm.rewind == "none":
-            fine_tune_lr = schedule.last_lr(steps)
-            lr_at = lambda t, lr=fine_tune_lr: lr  # noqa: E731 - constant last LR
+        extra = {}
+        if bimp or cfg.keeps_weights_with_policy:
+            policy = "allr" if bimp else algo.lr_policy
+            d = _allr_d(rep, previous, masks, epochs, T) if policy == "allr" else 1.0
+            lr_at = retraining_lr(policy, rep.schedule, retrain_epochs=epochs, steps_per_epoch=rep.steps,
+                                  warmup_fraction=algo.warmup_fraction, d=d)
+            schedule_epochs = range(epochs)
+            extra = {"lr_policy": policy, "allr_d": d if policy == "allr" else None}
         else:
-            lr_at = replay
-        history = train(r, masks, range(k, k + epochs), lr_at, cumulative)
+            if restart is not None:
+                model.load_state_dict(restart)
+            if algo.rewind == "none":
+                fine_tune_lr = rep.schedule.last_lr(rep.steps)
+                lr_at = lambda t, lr=fine_tune_lr: lr  # noqa: E731 - constant last LR
+            else:
+                lr_at = rep.replay
+            schedule_epochs = range(k, k + epochs)
+        history = rep.train(r, masks, schedule_epochs, lr_at, cumulative)
         cumulative += epochs
-        finish_round(r, masks, history, cumulative)
+        rep.finish_round(r, masks, history, cumulative, **extra)
+
+
+__all__ = ["run_imp"]

@@ -53,6 +53,19 @@ def _prune_group(scores: list[torch.Tensor], masks: list[torch.Tensor], rate: fl
     return out
 
 
+def prune_groups(scores: dict[str, torch.Tensor], masks: Masks,
+                 groups: list[tuple[tuple[str, ...], float]]) -> Masks:
+    """New masks: in each (layer names, rate) group, prune ⌊rate · alive + ½⌋ of its alive weights
+    with the lowest scores, ranked jointly. Layers in no group are left as they are. The input
+    masks are not modified."""
+    new = dict(masks)
+    for names, rate in groups:
+        if rate > 0 and names:
+            for name, mask in zip(names, _prune_group([scores[n] for n in names], [masks[n] for n in names], rate)):
+                new[name] = mask
+    return new
+
+
 def prune_unstructured(scores: dict[str, torch.Tensor], masks: Masks, rate: float, scope: str,
                        layer_rates: dict[str, float] | None = None) -> Masks:
     """New masks after removing a fraction ``rate`` of the alive weights by lowest score.
@@ -60,18 +73,12 @@ def prune_unstructured(scores: dict[str, torch.Tensor], masks: Masks, rate: floa
     ``scope="global"`` ranks every layer's weights together (one sort over the concatenation);
     ``"local"`` prunes each layer at the same rate on its own. ``layer_rates`` takes layers out of
     the shared ranking and prunes each of them locally at its own rate (the output layer at its own
-    rate; 0 leaves it untouched). Returns new tensors; the input masks are not modified.
+    rate; 0 leaves it untouched).
     """
     if scope not in ("global", "local"):
         raise ValueError(f"pruner.scope: got {scope!r}; allowed: global, local")
     layer_rates = layer_rates or {}
-    new: Masks = {}
-    shared = [n for n in masks if n not in layer_rates]
-    groups = [shared] if scope == "global" else [[n] for n in shared]
-    for group in groups:
-        if group:
-            for name, mask in zip(group, _prune_group([scores[n] for n in group], [masks[n] for n in group], rate)):
-                new[name] = mask
-    for name, own_rate in layer_rates.items():
-        new[name] = _prune_group([scores[name]], [masks[name]], own_rate)[0]
-    return {name: new[name] for name in masks}
+    shared = tuple(n for n in masks if n not in layer_rates)
+    groups = [(shared, rate)] if scope == "global" else [((n,), rate) for n in shared]
+    groups += [((name,), own) for name, own in layer_rates.items()]
+    return prune_groups(scores, masks, groups)

@@ -91,9 +91,9 @@ def test_experiment_form_hides_options_and_shows_errors_next_to_fields(store_dir
     at.number_input(key="cfg:algorithm.rewind_epoch").set_value(2).run()
     assert not at.button(key="launch").disabled
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Parameters"] == "266,610"                  # LeNet-300-100 on 8×8 inputs
-    assert metrics["Search cost"] == "20 epochs"               # 5 rounds × (T − k) = 5 × 4
-    assert "Run time (estimate)" in metrics
+    assert metrics["Parameters"] == "50,610"          # 64·300+300 + 300·100+100 + 100·10+10 (8×8 inputs)
+    assert metrics["Search cost"] == "20 ep."                  # 5 rounds × (T − k) = 5 × 4
+    assert "Run time (est.)" in metrics
     assert "estimate from 1 finished job" in texts(at)         # measured on the seeded job
     assert len(at.get("plotly_chart")) == 3                    # per round, per epoch, LR
     at.text_input(key="job_name").input("sgd-k2").run()
@@ -195,6 +195,19 @@ def test_schedules_redraw_and_copy_into_experiment(store_dir, no_worker):
     assert at.number_input(key="cfg:training.epochs").value == 30
     assert at.selectbox(key="cfg:algorithm.rewind").value == "lr"
     assert "Copied from the Schedules playground" in texts(at)
+
+
+def test_schedules_copy_the_sigmoid_into_an_asni_experiment(store_dir, no_worker):
+    at = page("4_Schedules")
+    at.slider(key="sig_alpha").set_value(0.7).run()
+    at.radio(key="copy_which").set_value("asni").run()
+    at.button(key="copy").click().run()
+    no_exception(at)
+    assert at.selectbox(key="cfg:algorithm.name").value == "asni"
+    assert at.number_input(key="cfg:algorithm.sigmoid_alpha").value == pytest.approx(0.7)
+    assert at.number_input(key="cfg:training.epochs").value == 60
+    assert "cfg:algorithm.rounds" not in {w.key for w in at.number_input}     # rounds do not apply to asni
+    assert not at.button(key="launch").disabled
 
 
 # ---- the app process stays free of torch -----------------------------------------------------

@@ -11,7 +11,8 @@ from pruning_core.__main__ import main
 def test_defaults_prints_the_complete_config(capsys):
     assert main(["defaults"]) == 0
     config = json.loads(capsys.readouterr().out)
-    assert set(config) == {"model", "dataset", "pruner", "algorithm", "training", "seed", "repeats", "device"}
+    assert set(config) == {"model", "dataset", "pruner", "algorithm", "training", "analysis", "seed", "repeats",
+                           "device"}
 
 
 def test_run_with_overrides_prints_lines_and_exports(tmp_path, capsys):

@@ -133,12 +133,15 @@ def test_load_masks_numpy_reads_the_engine_format(tmp_path):
 # ---- schedules -------------------------------------------------------------------------------
 
 def test_sigmoid_polynomial_geometric_values():
-    s = schedules.sigmoid_sparsity(alpha=0.8, beta=0.5, gamma=2.0, epochs=10)
-    assert len(s) == 11 and s[5] == pytest.approx(0.4)                      # midpoint: α/2
-    assert s[7] == pytest.approx(0.8 / (1 + math.exp(-1)))
-    p = schedules.polynomial_sparsity(0.0, 0.9, 4)
-    assert p[0] == 0.0 and p[-1] == pytest.approx(0.9)
-    assert p[2] == pytest.approx(0.9 - 0.9 * 0.5 ** 3)
+    s = schedules.sigmoid_sparsity(alpha=0.8, beta=0.5, gamma=2.0, epochs=10)     # after epochs 1..10
+    assert len(s) == 10 and s[4] == pytest.approx(0.4)                      # e = 5 = βE: α/2
+    assert s[6] == pytest.approx(0.8 / (1 + math.exp(-1)))                  # e = 7: α·sigmoid(1)
+    p = schedules.polynomial_sparsity(0.0, 0.9, 0, 4, 6)                    # ramp over epochs 0..4 of 6
+    assert p[0] == pytest.approx(0.9 - 0.9 * 0.75 ** 3)                     # e = 1
+    assert p[1] == pytest.approx(0.9 - 0.9 * 0.5 ** 3)                      # e = 2
+    assert p[3:] == pytest.approx([0.9, 0.9, 0.9])                          # e >= t_end: s_f
+    fig = figures.sigmoid_schedule(s)
+    assert list(fig.data[0].x) == list(range(1, 11)) and fig.data[0].y[4] == pytest.approx(40)
     g = schedules.geometric_sparsity(0.2, 3)
     assert g == pytest.approx([0.0, 0.2, 0.36, 0.488])
     fig = figures.geometric_schedule(g)
@@ -148,7 +151,7 @@ def test_sigmoid_polynomial_geometric_values():
 def test_imp_plan_epochs_sparsity_and_lr_policies():
     config = Config.from_dict({"algorithm": {"rounds": 2, "rewind_epoch": 1, "rate": 0.5},
                                "training": {"epochs": 3, "lr": 0.1, "lr_schedule": "linear"}})
-    plan = schedules.imp_plan(config, steps_per_epoch=1, samples=1)
+    plan = schedules.run_plan(config, steps_per_epoch=1, samples=1)
     assert [p.round for p in plan] == [0, 0, 0, 1, 1, 2, 2]                  # T = 3, then T − k = 2
     assert [p.sparsity for p in plan] == [0, 0, 0, 0.5, 0.5, 0.75, 0.75]
     # linear η(t) = 0.1 (1 − t/3): dense epochs 0, 1, 2; retraining replays epochs 1, 2
@@ -172,6 +175,20 @@ def test_epoch_curves_one_legend_entry_per_repeat():
     assert len(fig.data) == 8 and sum(bool(t.showlegend is not False) for t in fig.data) == 2
     assert np.allclose(fig.data[0].y, [60, 70])
     assert fig.layout.yaxis3.range[1] == pytest.approx(0.0115)
+
+
+def test_gradual_plan_is_the_engine_schedule_per_epoch():
+    config = Config.from_dict({"algorithm": {"name": "gradual", "target_sparsity": 0.8, "gradual_end": 4},
+                               "training": {"epochs": 5}})
+    plan = schedules.run_plan(config, samples=1)
+    assert [p.round for p in plan] == [0] * 5
+    assert [p.sparsity for p in plan] == pytest.approx(config.planned_sparsity())
+    assert plan[-1].sparsity == pytest.approx(0.8)
+    asni = Config.from_dict({"algorithm": {"name": "asni", "target_sparsity": 0.8}, "training": {"epochs": 4}})
+    plan = schedules.run_plan(asni, samples=1)                  # ASNI-I, then two retrainings (ASNI-II)
+    assert len(plan) == asni.total_epochs() == 12
+    assert [p.sparsity for p in plan[4:]] == pytest.approx([0.8] * 8)
+    assert schedules.round_offsets(asni) == [0, 4, 8]
 
 
 # ---- comparison helpers ----------------------------------------------------------------------

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-import pruning_core.algorithms.imp as imp
+import pruning_core.algorithms.common as common
 from pruning_core import run
 from pruning_core.checkpoints import Checkpoint
 from pruning_core.masks import load_masks
@@ -22,9 +22,10 @@ def tiny(**over):
 def calls(monkeypatch):
     """Record, for every train_epochs call, the model state it starts from, its schedule epochs and LRs."""
     recorded = []
-    real = imp.train_epochs
+    real = common.train_epochs
 
     def spy(model, data, cfg, *, schedule_epochs, lr_at, enforcer=None, on_step=None, **kw):
+        schedule_epochs = list(schedule_epochs)
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         lrs = [lr_at(e + i / 15) for e in schedule_epochs for i in range(15)]   # digits at batch 100: 15 steps
         zero_checks = []
@@ -37,7 +38,7 @@ def calls(monkeypatch):
         return real(model, data, cfg, schedule_epochs=schedule_epochs, lr_at=lr_at, enforcer=enforcer,
                     on_step=check_zeros, **kw)
 
-    monkeypatch.setattr(imp, "train_epochs", spy)
+    monkeypatch.setattr(common, "train_epochs", spy)
     return recorded
 
 

@@ -1,0 +1,201 @@
+"""End to end in a real browser: ``streamlit run`` on a free port, Playwright driving Debian's Chromium.
+
+The scenario: open the app, launch the quick-start experiment, watch the accuracy-vs-remaining-
+weights chart gain a point without reloading, reload and still see the job, launch a second job
+from the Experiment page and cancel it. Screenshots of every page go to ``docs/screenshots/``.
+Streamlit and every worker it started are killed at the end, whatever happened.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+CHROMIUM = pathlib.Path("/usr/bin/chromium")
+SHOTS = REPO / "docs" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WIDTH = 1400
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:                                  # pragma: no cover - depends on the machine
+    sync_playwright = None
+
+if sync_playwright is None:
+    pytest.skip("playwright (the Python package) is not installed", allow_module_level=True)
+if not CHROMIUM.exists():
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
+
+# A second experiment for the comparison: learning-rate rewinding on the same network, run by the
+# engine before the app starts (3 seeds, 1 retraining epoch per round: a few seconds).
+SEED = ["--set", "algorithm.rewind=lr", "--set", "algorithm.rounds=20", "--set", "repeats=3"]
+
+POINTS_JS = """() => {
+  for (const d of document.querySelectorAll('.js-plotly-plot')) {
+    const title = d.layout && d.layout.title && String(d.layout.title.text || '');
+    if (!title.includes('weights remaining')) continue;
+    const lines = (d._fullData || []).filter(t => t.mode === 'lines+markers');
+    return lines.length ? Math.max(...lines.map(t => t.x.length)) : 0;
+  }
+  return 0;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``streamlit run app.py`` on a free port with a private store; yields (url, cache dir)."""
+    from pruning_core.jobs import launcher
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PRUNELAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    seed = subprocess.run([sys.executable, "-m", "pruning_core", "--cache", str(cache), "run", *SEED, "--quiet"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert seed.returncode == 0, seed.stderr
+    port = free_port()
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true",
+                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / "streamlit.log").read_text()
+            time.sleep(0.3)
+        yield url, cache
+    finally:
+        kill_group(proc.pid)
+        for pid in launcher.worker_pids(cache):
+            kill_group(pid)
+        log.close()
+
+
+def settle(page, seconds: float = 1.5) -> None:
+    """Wait until Streamlit is not running the script and the charts had time to draw."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    time.sleep(seconds)
+
+
+def screenshot(page, name: str) -> None:
+    """The whole page: the viewport grows to the height of Streamlit's scrolling main area."""
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": WIDTH, "height": min(max(int(height) + 40, 900), 5000)})
+    time.sleep(1.0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+
+
+def wait_points(page, more_than: int, timeout: float) -> int:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        n = page.evaluate(POINTS_JS)
+        if n > more_than:
+            return n
+        time.sleep(0.25)
+    raise AssertionError(f"the accuracy chart did not grow beyond {more_than} points in {timeout} s")
+
+
+def test_launch_watch_reload_cancel(server):
+    url, cache = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+            page.goto(url)
+            page.get_by_role("button", name="Launch").click()
+            page.wait_for_url("**/Monitor?job=*", timeout=60_000)
+            job = page.url.split("job=")[1]
+
+            # the chart gains points while we watch, without reloading
+            first = wait_points(page, 0, timeout=90)
+            url_before = page.url
+            second = wait_points(page, first, timeout=60)
+            assert second > first and page.url == url_before
+
+            # a reload returns to the same job, still drawing
+            page.reload()
+            page.get_by_text(job).first.wait_for(timeout=30_000)
+            assert job in page.url
+            wait_points(page, 0, timeout=30)
+            time.sleep(4)
+            settle(page)
+            screenshot(page, "monitor")
+
+            # a second job from the Experiment page, cancelled while it waits behind the first
+            page.goto(url + "/Experiment")
+            rounds = page.get_by_label("Rounds", exact=True)
+            rounds.fill("3")
+            rounds.press("Enter")
+            page.get_by_text("Planned sparsity per round").first.wait_for(timeout=120_000)
+            settle(page)
+            screenshot(page, "experiment")
+            page.get_by_role("button", name="Launch").click()
+            page.wait_for_url(lambda u: "job=" in u and job not in u, timeout=60_000)
+            second_job = page.url.split("job=")[1]
+            page.get_by_role("button", name="Cancel").click()
+            page.get_by_test_id("stMetricValue").filter(has_text="cancelled").wait_for(timeout=60_000)
+
+            page.goto(url + "/Compare")
+            page.get_by_text("Mask similarity").wait_for(timeout=60_000)
+            settle(page, 2.5)
+            screenshot(page, "compare")
+
+            page.goto(url + "/Schedules")
+            page.get_by_text("Retraining LR policies").wait_for(timeout=60_000)
+            settle(page)
+            screenshot(page, "schedules")
+
+            page.goto(url)
+            page.get_by_text(second_job).first.wait_for(timeout=30_000)
+            settle(page)
+            screenshot(page, "home")
+        finally:
+            browser.close()
+
+    from pruning_core.jobs.store import JobStore
+
+    store = JobStore(cache)
+    assert store.get_job(second_job)["status"] == "cancelled"
+    assert store.event_count(job) > 0
