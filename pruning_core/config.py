@@ -590,7 +590,8 @@ def _cross_checks(c: Config) -> list[FieldError]:
     errors: list[FieldError] = []
     a, pr, tr = c.algorithm, c.pruner, c.training
     T, k, tau = tr.epochs, a.rewind_epoch, a.partial_epochs
-    if a.name in _IMP and k >= T:
+    k_used = a.name in _IMP and not (c.keeps_weights_with_policy and a.retrain_epochs is not None)
+    if k_used and k >= T:
         errors.append(FieldError("algorithm.rewind_epoch", k,
                                  f"an epoch 0 <= k < training.epochs ({T}), so that T - k >= 1"))
     if a.name == "imp" and tau is not None and not (k < tau <= T):
