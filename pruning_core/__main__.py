@@ -95,7 +95,8 @@ def cmd_show(args) -> int:
     result = load_result(args.job, cache_dir=args.cache)
     print(json.dumps({k: v for k, v in result.summary.items() if k != "per_round"}, indent=2, default=str))
     if len(result.rounds):
-        print(result.rounds.drop(columns=["layer_sparsity", "flops"]).to_string(index=False))
+        shown = result.rounds.drop(columns=[c for c in ("layer_sparsity", "weight_stability") if c in result.rounds])
+        print(shown.to_string(index=False))
     return 0
 
 
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-exit", type=float, default=10.0,
                    help="exit after this many seconds with an empty queue")
     p.set_defaults(func=cmd_worker)
+    from .analysis.cli import add_analysis_commands
+    add_analysis_commands(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

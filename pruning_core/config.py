@@ -620,6 +620,12 @@ def _cross_checks(c: Config) -> list[FieldError]:
     if pr.scope == "global" and (pr.conv_rate is not None or pr.dense_rate is not None):
         errors.append(FieldError("pruner.scope", pr.scope,
                                  "local or per_type when conv_rate/dense_rate are set (one global ranking has one rate)"))
+    if pr.method == "activation" and pr.scope != "local":
+        errors.append(FieldError("pruner.scope", pr.scope, "local: IAP prunes a fraction of each layer's filters"))
+    if pr.structure == "filters" and c.model.name.startswith("resnet"):
+        errors.append(FieldError("pruner.structure", pr.structure,
+                                 "unstructured, channels or hybrid for ResNets: filter pruning needs a plain "
+                                 "chain of layers (skip connections share channels)"))
     if pr.structure == "hybrid" and pr.layers != "all":
         errors.append(FieldError("pruner.layers", pr.layers, "all: hybrid prunes convs and linear layers"))
     if a.name in ("asni", "gradual") and (pr.structure != "unstructured" or pr.method not in ("magnitude", "random")):

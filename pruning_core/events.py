@@ -24,8 +24,13 @@ EventSink = Callable[[Event], None]
 
 ROUND_COLUMNS = ["repeat", "seed", "round", "sparsity", "remaining_fraction", "remaining_weights",
                  "test_accuracy", "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]
+# Optional per-round columns, exported after the fixed ones when a run has them.
+ROUND_EXTRA_COLUMNS = ["effective_sparsity", "flops", "dense_flops", "dense_bytes", "sparse_bytes",
+                       "stability_to_pruning", "stability_to_pruning_relative", "variant", "lr_policy", "allr_d"]
+ROUND_DICT_COLUMNS = ["layer_sparsity", "weight_stability"]
 EPOCH_COLUMNS = ["repeat", "round", "epoch", "schedule_epoch", "lr", "train_loss", "test_loss",
                  "test_accuracy", "sparsity", "seconds"]
+EPOCH_EXTRA_COLUMNS = ["mask_change_D", "mask_change_D_tilde", "linf", "l1_top_k"]
 
 
 def make_event(kind: str, **fields: Any) -> Event:
@@ -43,8 +48,11 @@ def events_to_frames(events: list[Event]):
 
     rounds = [e for e in events if e["type"] == "round"]
     epochs = [e for e in events if e["type"] == "epoch"]
-    rounds_df = pd.DataFrame(rounds).reindex(columns=ROUND_COLUMNS + ["layer_sparsity", "flops"])
-    epochs_df = pd.DataFrame(epochs).reindex(columns=EPOCH_COLUMNS)
+    rounds_df = pd.DataFrame(rounds)
+    rounds_df = rounds_df.reindex(columns=ROUND_COLUMNS + [c for c in ROUND_EXTRA_COLUMNS + ROUND_DICT_COLUMNS
+                                                           if c in rounds_df])
+    epochs_df = pd.DataFrame(epochs)
+    epochs_df = epochs_df.reindex(columns=EPOCH_COLUMNS + [c for c in EPOCH_EXTRA_COLUMNS if c in epochs_df])
     if len(rounds_df):
         rounds_df = rounds_df.drop_duplicates(["repeat", "round"], keep="last").sort_values(["repeat", "round"])
     if len(epochs_df):

@@ -1,6 +1,7 @@
 """Export a job's results to a folder: CSV tables, a JSON summary and the masks.
 
-``rounds.csv``     one row per (repeat, round); round 0 is the dense network
+``rounds.csv``     one row per (repeat, round); round 0 is the dense network (the fixed columns,
+                   then optional ones a run has: effective sparsity, FLOPs, bytes, stability, ...)
 ``epochs.csv``     one row per (repeat, round, epoch)
 ``rounds_aggregate.csv``  median / min / max over repeats per round (when repeats > 1)
 ``summary.json``   config, config hash, device, status and totals
@@ -13,7 +14,7 @@ import json
 import pathlib
 import shutil
 
-from .events import EPOCH_COLUMNS, ROUND_COLUMNS, aggregate_rounds
+from .events import EPOCH_EXTRA_COLUMNS, EPOCH_COLUMNS, ROUND_COLUMNS, ROUND_EXTRA_COLUMNS, aggregate_rounds
 from .runner import RunResult
 
 
@@ -23,9 +24,13 @@ def export_result(result: RunResult, out_dir: str | pathlib.Path) -> list[pathli
     out.mkdir(parents=True, exist_ok=True)
     written = []
     rounds_path = out / "rounds.csv"
-    result.rounds.reindex(columns=ROUND_COLUMNS).to_csv(rounds_path, index=False)
+    rounds = result.rounds
+    rounds.reindex(columns=ROUND_COLUMNS + [c for c in ROUND_EXTRA_COLUMNS if c in rounds]).to_csv(
+        rounds_path, index=False)
     epochs_path = out / "epochs.csv"
-    result.epochs.reindex(columns=EPOCH_COLUMNS).to_csv(epochs_path, index=False)
+    epochs = result.epochs
+    epochs.reindex(columns=EPOCH_COLUMNS + [c for c in EPOCH_EXTRA_COLUMNS if c in epochs]).to_csv(
+        epochs_path, index=False)
     written += [rounds_path, epochs_path]
     if result.config.repeats > 1 and len(result.rounds):
         aggregate_path = out / "rounds_aggregate.csv"

@@ -37,6 +37,10 @@ class Repeat:
         self.flops = flop_table(self.model, (spec.in_channels, *spec.input_size))
         self.ckpt = Checkpoint(ctx.run_dir / f"repeat_{repeat}")
         self.epoch_hooks: list[Callable[[int, EpochStats], dict]] = []   # extra fields per epoch event
+        self.current_masks: Masks | None = None
+        if self.config.analysis.mask_dynamics:
+            from ..analysis.dynamics import dynamics_hook
+            self.epoch_hooks.append(dynamics_hook(self, masks_fn=lambda: self.current_masks))
 
     def build_model(self, seed: int) -> torch.nn.Module:
         """The configured model, initialised from ``seed``, on the run's device."""
@@ -58,6 +62,7 @@ class Repeat:
               after_epoch: Callable[[EpochStats], None] | None = None) -> list[EpochStats]:
         """Train with ``masks`` enforced (None = dense), emitting one ``epoch`` event per epoch."""
         schedule_epochs = list(schedule_epochs)
+        self.current_masks = masks
         sparsity = 0.0
         if masks is not None:
             alive, total = count_alive(masks)
@@ -91,7 +96,13 @@ class Repeat:
 
     def finish_round(self, round_index: int, masks: Masks, history: list[EpochStats], cumulative: int,
                      **extra) -> None:
-        """Save the round's masks and weights, emit its ``round`` event, then commit it (resume point)."""
+        """Save the round's masks and weights, emit its ``round`` event, then commit it (resume point).
+
+        The event also carries the effective sparsity (weights disconnected by downstream pruning
+        counted as pruned; None where the architecture is not a plain chain, e.g. ResNets).
+        """
+        from ..analysis.connectivity import round_effective_fields
+
         alive, total = count_alive(masks)
         mask_path = self.ckpt.save_masks(round_index, masks)
         state = snapshot(self.model)
@@ -106,5 +117,6 @@ class Repeat:
                       seconds=sum(h.seconds for h in history), layer_sparsity=layer_sparsity(masks),
                       flops=self.flops.nonzero(masks), dense_flops=self.flops.total,
                       **footprint_bytes(self.model, masks),
-                      mask_file=str(mask_path.relative_to(self.ctx.run_dir)), **extra)
+                      mask_file=str(mask_path.relative_to(self.ctx.run_dir)),
+                      **round_effective_fields(self.model, masks), **extra)
         self.ckpt.commit_round(round_index, cumulative)

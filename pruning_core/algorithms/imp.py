@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 
+from ..analysis.stability import round_stability_fields
 from ..checkpoints import snapshot
 from ..masks import Masks, count_alive, full_masks
 from ..pruners import make_pruner
@@ -83,6 +84,9 @@ def run_imp(ctx: RunContext, repeat: int) -> None:
     else:
         model.load_state_dict(ckpt.load_weights("latest", ctx.device))
         masks = ckpt.load_masks(done["round"], ctx.device)
+        if hasattr(pruner, "record"):   # AIAP: T[r] depends on the parameter counts P[0..r-1]
+            for past in range(done["round"]):
+                pruner.record(past, ckpt.load_masks(past, ctx.device))
         first, cumulative = done["round"] + 1, done["cumulative_epochs"]
         ctx.emit("resumed", repeat=repeat, from_round=done["round"])
 
@@ -92,8 +96,9 @@ def run_imp(ctx: RunContext, repeat: int) -> None:
                                 ckpt.load_weights("init", ctx.device), list(rep.params),
                                 lambda: rep.build_model(rep.seed + 7919 * (repeat + 1)).state_dict())
     rate = cfg.per_round_rate
+    dense_state = ckpt.load_weights("round_000", ctx.device) if first <= R else None
     for r in range(first, R + 1):
-        previous = masks
+        previous, previous_state = masks, snapshot(model)
         masks = pruner.prune(masks, r, rate, round_generator(rep.seed, r))
         epochs = cfg.retrain_epochs(r)
         extra = {}
@@ -114,6 +119,7 @@ def run_imp(ctx: RunContext, repeat: int) -> None:
                 lr_at = rep.replay
             schedule_epochs = range(k, k + epochs)
         history = rep.train(r, masks, schedule_epochs, lr_at, cumulative)
+        extra.update(round_stability_fields(previous_state, model.state_dict(), dense_state, masks))
         cumulative += epochs
         rep.finish_round(r, masks, history, cumulative, **extra)
 

@@ -26,8 +26,10 @@ def test_run_with_overrides_prints_lines_and_exports(tmp_path, capsys):
     assert printed.count("== round") == 3 and printed.count("epoch ") >= 4 and "ETA" in printed
     with open(out / "rounds.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[2:] == ["round", "sparsity", "remaining_fraction", "remaining_weights", "test_accuracy",
-                                 "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]
+    assert list(rows[0])[:11] == ["repeat", "seed", "round", "sparsity", "remaining_fraction", "remaining_weights",
+                                  "test_accuracy", "best_test_accuracy", "retrain_epochs", "cumulative_epochs",
+                                  "seconds"]
+    assert {"effective_sparsity", "flops", "stability_to_pruning"} <= set(rows[0])
     assert [r["round"] for r in rows] == ["0", "1", "2"]
     with open(out / "epochs.csv") as f:
         assert list(csv.DictReader(f))[0].keys() >= {"round", "epoch", "lr", "train_loss", "test_accuracy", "sparsity"}
