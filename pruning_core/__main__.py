@@ -33,7 +33,8 @@ def print_event(event: dict) -> None:
               f"sparsity {100 * event['sparsity']:6.2f}%  {event['seconds']:5.1f}s  "
               f"ETA {_duration(event['eta_seconds'])}", flush=True)
     elif kind == "round":
-        print(f"== round {event['round']:>2}  sparsity {100 * event['sparsity']:6.2f}%  remaining "
+        label = f" [{event['variant']}]" if event.get("variant") else ""
+        print(f"== round {event['round']:>2}{label}  sparsity {100 * event['sparsity']:6.2f}%  remaining "
               f"{event['remaining_weights']:,} ({100 * event['remaining_fraction']:.2f}%)  acc "
               f"{100 * event['test_accuracy']:6.2f}% (best {100 * event['best_test_accuracy']:.2f}%)  "
               f"retrain {event['retrain_epochs']} ep (total {event['cumulative_epochs']})  "
@@ -41,6 +42,11 @@ def print_event(event: dict) -> None:
     elif kind == "run_started":
         print(f"run {event['job']}  repeat {event['repeat']} (seed {event['seed']})  device "
               f"{event['device']}  data {event['dataset_source']}", flush=True)
+    elif kind == "asni_summary":
+        accs = {k: event[k] for k in ("t1_a_i", "t1_a_ii", "t1_s")}
+        print("ASNI  sparsity {:.4f} (target {})  ".format(event["final_sparsity"], event["target_sparsity"]) +
+              "  ".join(f"{k.upper().replace('_', '-')} {100 * v:.2f}%" for k, v in accs.items() if v is not None),
+              flush=True)
     elif kind == "resumed":
         print(f"resumed repeat {event['repeat']} after round {event['from_round']}", flush=True)
     elif kind.startswith("run_"):
@@ -57,9 +63,13 @@ def cmd_run(args) -> int:
     from .runner import run
 
     config = load_config(args.config, args.set)
-    print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, "
-          f"{config.algorithm.rounds} rounds at p = {config.per_round_rate:.4f}, rewind "
-          f"{config.algorithm.rewind} (k = {config.algorithm.rewind_epoch}), search cost "
+    a = config.algorithm
+    if a.name in ("asni", "gradual"):
+        plan = f"{a.name} to sparsity {config.planned_sparsity()[-1]:.4f} over {config.training.epochs} epochs"
+    else:
+        plan = (f"{a.name}, {config.n_rounds} rounds at p = {config.per_round_rate:.4f}, rewind {a.rewind} "
+                f"(k = {a.rewind_epoch})")
+    print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, {plan}, search cost "
           f"{config.search_cost()} epochs", flush=True)
     try:
         result = run(config, None if args.quiet else print_event, cache_dir=args.cache, origin="cli")
@@ -129,6 +139,22 @@ def _flatten(data: dict, prefix: str = "") -> dict:
     return out
 
 
+def cmd_compact(args) -> int:
+    """Physically remove a structured job's dead filters/channels; time both models in one call."""
+    from .analysis.ensemble import load_member
+    from .compaction import compaction_report
+    from .data import DATASETS
+    from .runner import load_result
+
+    result = load_result(args.job, cache_dir=args.cache)
+    spec = DATASETS[result.config.dataset.name]
+    model = load_member(args.job, args.cache, args.repeat)
+    report = compaction_report(model, result.masks(-1, args.repeat), (spec.in_channels, *spec.input_size),
+                               batch_size=args.batch_size, repeats=args.repeats)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
 def cmd_worker(args) -> int:
     from .jobs.worker import work
 
@@ -161,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", help="the config as a JSON string (instead of --config/--set)")
     p.set_defaults(func=cmd_describe)
+    p = sub.add_parser("compact", help="compact a structured job's last round; dense vs compacted latency")
+    p.add_argument("job")
+    p.add_argument("--repeat", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--repeats", type=int, default=30, help="timed batches per model (median reported)")
+    p.set_defaults(func=cmd_compact)
     p = sub.add_parser("worker", help="run queued jobs from the store (started by the app)")
     p.add_argument("--idle-exit", type=float, default=10.0,
                    help="exit after this many seconds with an empty queue")

@@ -628,6 +628,11 @@ def _cross_checks(c: Config) -> list[FieldError]:
                                  "chain of layers (skip connections share channels)"))
     if pr.structure == "hybrid" and pr.layers != "all":
         errors.append(FieldError("pruner.layers", pr.layers, "all: hybrid prunes convs and linear layers"))
+    if a.name in ("asni", "gradual"):
+        for name in ("output_rate", "conv_rate", "dense_rate"):
+            if getattr(pr, name) not in (None, 0, 0.0):
+                errors.append(FieldError(f"pruner.{name}", getattr(pr, name),
+                                         f"null or 0 for {a.name}: a per-round rate means nothing on a sparsity schedule"))
     if a.name in ("asni", "gradual") and (pr.structure != "unstructured" or pr.method not in ("magnitude", "random")):
         errors.append(FieldError("pruner.structure", pr.structure,
                                  f"unstructured magnitude or random pruning: {a.name} prunes weights globally"))

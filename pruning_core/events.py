@@ -26,7 +26,8 @@ ROUND_COLUMNS = ["repeat", "seed", "round", "sparsity", "remaining_fraction", "r
                  "test_accuracy", "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]
 # Optional per-round columns, exported after the fixed ones when a run has them.
 ROUND_EXTRA_COLUMNS = ["effective_sparsity", "flops", "dense_flops", "dense_bytes", "sparse_bytes",
-                       "stability_to_pruning", "stability_to_pruning_relative", "variant", "lr_policy", "allr_d"]
+                       "stability_to_pruning", "stability_to_pruning_relative", "variant", "lr_policy", "allr_d",
+                       "planned_sparsity", "test_accuracy_before_pruning"]
 ROUND_DICT_COLUMNS = ["layer_sparsity", "weight_stability"]
 EPOCH_COLUMNS = ["repeat", "round", "epoch", "schedule_epoch", "lr", "train_loss", "test_loss",
                  "test_accuracy", "sparsity", "seconds"]

@@ -9,6 +9,7 @@ and the run folder, and the job record says how it ended.
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import threading
@@ -107,7 +108,9 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
         last_beat[0] = now
         return store.heartbeat(job_id, progress=progress_fields())
 
-    progress = Progress(config.repeats * config.total_epochs())
+    already = len({(e["repeat"], e["round"], e["epoch"]) for e in store.events(job_id) if e["type"] == "epoch"}) \
+        if resume else 0
+    progress = Progress(config.repeats * config.total_epochs(), done=already)
 
     def progress_fields() -> dict:
         return {"epochs_done": progress.done, "epochs_total": progress.total,
@@ -173,13 +176,26 @@ def build_summary(record: dict, config: Config, events: list[Event], rounds) -> 
                    "seconds": (record["finished"] or time.time()) - (record["started"] or time.time())},
         "versions": {"torch": torch.__version__},
     }
-    if len(rounds):
-        last = rounds[rounds["round"] == rounds["round"].max()]
+    main = main_rounds(rounds)
+    if len(main):
+        last = main[main["round"] == main["round"].max()]
+        dense = main[main["round"] == 0]["test_accuracy"]
         summary["totals"].update(
-            rounds_finished=int(rounds["round"].max()),
+            rounds_finished=int(main["round"].max()),
             search_cost_epochs=int(last["cumulative_epochs"].iloc[0]),
             final_sparsity=float(last["sparsity"].median()),
             final_test_accuracy_median=float(last["test_accuracy"].median()),
-            dense_test_accuracy_median=float(rounds[rounds["round"] == 0]["test_accuracy"].median()))
-        summary["per_round"] = aggregate_rounds(rounds).to_dict(orient="records")
+            dense_test_accuracy_median=float(dense.median()) if len(dense) else None)
+        summary["per_round"] = json.loads(aggregate_rounds(main).to_json(orient="records"))
+    asni = [e for e in events if e["type"] == "asni_summary"]
+    if asni:
+        summary["asni"] = asni
     return summary
+
+
+def main_rounds(rounds):
+    """The rounds of the pruning trajectory itself, without evaluation variants that follow it
+    (ASNI-II and the original-init control are retrainings of the final mask, not further rounds)."""
+    if "variant" not in rounds:
+        return rounds
+    return rounds[~rounds["variant"].isin(["ASNI-II", "original-init"])]
