@@ -9,7 +9,7 @@ and the run folder, and the job record says how it ended.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import pathlib
 import threading
@@ -186,11 +186,19 @@ def build_summary(record: dict, config: Config, events: list[Event], rounds) -> 
             final_sparsity=float(last["sparsity"].median()),
             final_test_accuracy_median=float(last["test_accuracy"].median()),
             dense_test_accuracy_median=float(dense.median()) if len(dense) else None)
-        summary["per_round"] = json.loads(aggregate_rounds(main).to_json(orient="records"))
+        summary["per_round"] = plain_records(aggregate_rounds(main))
     asni = [e for e in events if e["type"] == "asni_summary"]
     if asni:
         summary["asni"] = asni
     return summary
+
+
+def plain_records(frame) -> list[dict]:
+    """DataFrame rows as JSON-ready dicts: numpy scalars as Python numbers, NaN as None, full precision."""
+    def plain(value):
+        value = value.item() if hasattr(value, "item") else value
+        return None if isinstance(value, float) and math.isnan(value) else value
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 def main_rounds(rounds):
