@@ -12,12 +12,12 @@ its three copies of every weight. On disk they are bit-packed (1 bit per weight,
 
 from __future__ import annotations
 
-import json
 import pathlib
 
-import numpy as np
 import torch
 from torch import nn
+
+from .maskfile import load_masks_numpy, save_masks_numpy
 
 Masks = dict[str, torch.Tensor]
 
@@ -85,25 +85,8 @@ class MaskEnforcer:
 
 
 def save_masks(masks: Masks, path: str | pathlib.Path) -> None:
-    """Write masks bit-packed (1 bit per weight) to an .npz readable with numpy alone."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"m{i}": np.packbits(m.detach().cpu().numpy().reshape(-1)) for i, m in enumerate(masks.values())}
-    index = [{"name": name, "shape": list(m.shape)} for name, m in masks.items()]
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
-    tmp.replace(path)
-
-
-def load_masks_numpy(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Read bit-packed masks as numpy bool arrays (no torch needed)."""
-    with np.load(path) as data:
-        index = json.loads(data["__index__"].tobytes().decode())
-        out = {}
-        for i, entry in enumerate(index):
-            n = int(np.prod(entry["shape"]))
-            out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
-        return out
+    """Write masks bit-packed (1 bit per weight) to an .npz readable with numpy alone (see maskfile)."""
+    save_masks_numpy({name: m.detach().cpu().numpy() for name, m in masks.items()}, path)
 
 
 def load_masks(path: str | pathlib.Path, device: str | torch.device = "cpu") -> Masks:

@@ -16,11 +16,12 @@ converted with ``.detach().cpu().numpy()`` (duck typing, so this module never im
 
 from __future__ import annotations
 
-import json
 import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from ..maskfile import load_masks_numpy
 
 MODEL_KEY = "__model__"
 
@@ -81,15 +82,7 @@ def jaccard_per_layer(masks_a: Mapping[str, Any], masks_b: Mapping[str, Any]) ->
 
 # ---- the engine's mask files -----------------------------------------------------------------
 
-def load_masks_npz(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Read a bit-packed mask file written by ``pruning_core.masks.save_masks`` (numpy only)."""
-    with np.load(path) as data:
-        index = json.loads(data["__index__"].tobytes().decode())
-        out = {}
-        for i, entry in enumerate(index):
-            n = int(np.prod(entry["shape"]))
-            out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
-        return out
+load_masks_npz = load_masks_numpy   # the engine's mask files (pruning_core.maskfile), numpy only
 
 
 def mask_rounds(repeat_dir: str | pathlib.Path) -> list[int]:

@@ -1,0 +1,34 @@
+"""The on-disk mask format, with numpy alone (the app and the analyses read masks without torch).
+
+One ``.npz`` per round: ``__index__`` holds JSON ``[{"name", "shape"}, ...]`` in layer order and
+``m<i>`` the i-th layer's mask flattened and bit-packed with ``numpy.packbits`` (1 bit per weight).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+
+def save_masks_numpy(masks: dict[str, np.ndarray], path: str | pathlib.Path) -> None:
+    """Write {name: bool array} bit-packed; the file appears atomically (temp name, then rename)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"m{i}": np.packbits(np.asarray(m, dtype=bool).reshape(-1)) for i, m in enumerate(masks.values())}
+    index = [{"name": name, "shape": list(np.shape(m))} for name, m in masks.items()]
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
+    tmp.replace(path)
+
+
+def load_masks_numpy(path: str | pathlib.Path) -> dict[str, np.ndarray]:
+    """Read a mask file as {name: bool array}, in layer order."""
+    with np.load(path) as data:
+        index = json.loads(data["__index__"].tobytes().decode())
+        out = {}
+        for i, entry in enumerate(index):
+            n = int(np.prod(entry["shape"]))
+            out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
+        return out
