@@ -6,7 +6,8 @@ one-click quick start, the worker and every job's state.
 
 import streamlit as st
 
-from ui import home
+from ui import home, nav
 
 st.set_page_config(page_title="Prunelab", page_icon="✂️", layout="wide")
+nav.sidebar()
 home.view()

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import experiment, state, widgets
+from ui import nav, experiment, state, widgets
 
 st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
+nav.sidebar()
 st.title("Experiment")
 copied = state.apply_pending()
 if copied:

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import monitor, state
+from ui import nav, monitor, state
 
 st.set_page_config(page_title="Monitor · Prunelab", page_icon="✂️", layout="wide")
+nav.sidebar()
 st.title("Monitor")
 job_id = monitor.pick_job(state.jobs())
 if job_id is None:

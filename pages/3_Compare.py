@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from ui import compare, state
+from ui import nav, compare, state
 
 st.set_page_config(page_title="Compare · Prunelab", page_icon="✂️", layout="wide")
+nav.sidebar()
 st.title("Compare")
 jobs = state.jobs()
 if not jobs:

@@ -159,7 +159,8 @@ class AlgorithmConfig:
                          low=1, high=200, when={"algorithm.name": ("imp", "bimp")})
     rate: float = option(0.2, "Per-round pruning rate p: the fraction of the still-alive weights "
                          "(or channels) removed each round, so sparsity after r rounds is 1 - (1 - p)^r.",
-                         low=0.0, high=1.0, low_open=True, high_open=True, when={"algorithm.name": _ROUNDS})
+                         low=0.0, high=1.0, low_open=True, high_open=True,
+                         when={"algorithm.name": _ROUNDS, "algorithm.target_sparsity": (None,)})
     target_sparsity: float | None = option(
         None, "Final sparsity s. For rounds, p = 1 - (1 - s)^(1/rounds) replaces 'rate'; for asni and "
         "gradual it is the sparsity after the last epoch (asni: alpha is solved from it).",

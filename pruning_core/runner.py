@@ -9,7 +9,6 @@ and the run folder, and the job record says how it ended.
 
 from __future__ import annotations
 
-import math
 import os
 import pathlib
 import threading
@@ -23,10 +22,11 @@ import torch
 from .algorithms import ALGORITHMS, Progress, RunContext
 from .config import Config
 from .data import load_dataset
-from .events import Event, aggregate_rounds, events_to_frames, make_event
+from .events import Event, events_to_frames, make_event
 from .jobs.store import JobStore
 from .masks import Masks, load_masks
 from .models import check_compatible
+from .summary import build_summary
 from .train import Cancelled
 
 HEARTBEAT_SECONDS = 1.0
@@ -158,52 +158,6 @@ def load_result(job_id: str, *, cache_dir: str | pathlib.Path | None = None) -> 
     record = store.get_job(job_id)
     events = store.events(job_id)
     rounds, epochs = events_to_frames(events)
-    config = Config.from_dict(record["config"])
-    summary = build_summary(record, config, events, rounds)
-    return RunResult(job_id, record["status"], config, store.run_dir(job_id), rounds, epochs, summary)
-
-
-def build_summary(record: dict, config: Config, events: list[Event], rounds) -> dict:
-    """Config, hash, device, status and totals of a job; per-round median/min/max over repeats."""
-    epochs_trained = sum(1 for e in events if e["type"] == "epoch")
-    summary = {
-        "job": record["id"], "status": record["status"], "config": config.to_dict(),
-        "config_hash": record["config_hash"], "device": record.get("device"),
-        "error": record.get("error"),
-        "started": record.get("started"), "finished": record.get("finished"),
-        "totals": {"epochs_trained": epochs_trained,
-                   "planned_search_cost_epochs": config.search_cost(),
-                   "seconds": (record["finished"] or time.time()) - (record["started"] or time.time())},
-        "versions": {"torch": torch.__version__},
-    }
-    main = main_rounds(rounds)
-    if len(main):
-        last = main[main["round"] == main["round"].max()]
-        dense = main[main["round"] == 0]["test_accuracy"]
-        summary["totals"].update(
-            rounds_finished=int(main["round"].max()),
-            search_cost_epochs=int(last["cumulative_epochs"].iloc[0]),
-            final_sparsity=float(last["sparsity"].median()),
-            final_test_accuracy_median=float(last["test_accuracy"].median()),
-            dense_test_accuracy_median=float(dense.median()) if len(dense) else None)
-        summary["per_round"] = plain_records(aggregate_rounds(main))
-    asni = [e for e in events if e["type"] == "asni_summary"]
-    if asni:
-        summary["asni"] = asni
-    return summary
-
-
-def plain_records(frame) -> list[dict]:
-    """DataFrame rows as JSON-ready dicts: numpy scalars as Python numbers, NaN as None, full precision."""
-    def plain(value):
-        value = value.item() if hasattr(value, "item") else value
-        return None if isinstance(value, float) and math.isnan(value) else value
-    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
-
-
-def main_rounds(rounds):
-    """The rounds of the pruning trajectory itself, without evaluation variants that follow it
-    (ASNI-II and the original-init control are retrainings of the final mask, not further rounds)."""
-    if "variant" not in rounds:
-        return rounds
-    return rounds[~rounds["variant"].isin(["ASNI-II", "original-init"])]
+    summary = build_summary(record, events, rounds, versions={"torch": torch.__version__})
+    return RunResult(job_id, record["status"], Config.from_dict(record["config"]), store.run_dir(job_id), rounds,
+                     epochs, summary)

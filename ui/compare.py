@@ -25,11 +25,14 @@ def _select_seeds(jobs: list[dict], anchor: str) -> None:
 def pick(jobs: list[dict]) -> list[str]:
     """Multiselect of jobs (URL ``?jobs=a,b``), plus "all seeds of one experiment"."""
     ids = [j["id"] for j in jobs]
-    labels = {j["id"]: data.job_label(j) for j in jobs}
+    labels = {j["id"]: f"{j.get('name') or j['id']} · {data.rewind_label(j['config'])} · {j['status']}"
+              + (f" ({j['id'][-17:]})" if j.get("name") and j["name"] != j["id"] else "") for j in jobs}
     if KEY not in st.session_state:
         wanted = [x for x in (st.query_params.get("jobs") or "").split(",") if x in ids]
-        finished = [j["id"] for j in jobs if j["status"] in ("finished", "cancelled", "interrupted")]
-        st.session_state[KEY] = wanted or finished[:3]
+        done = [j["id"] for j in jobs if j["status"] == "finished"]
+        partial = [j["id"] for j in jobs if j["status"] in ("cancelled", "interrupted", "running")
+                   and state.store().event_count(j["id"])]
+        st.session_state[KEY] = wanted or (done + partial)[:3]
     st.session_state[KEY] = [x for x in st.session_state[KEY] if x in ids]
     left, right = st.columns([3, 1])
     with right:
@@ -60,14 +63,15 @@ def view(jobs: list[dict]) -> None:
                             help="speed-up = the baseline's search cost / this job's search cost "
                                  "(retraining epochs, dense training excluded)")
     table = data.compare_table({labels[i]: (by_id[i], rounds[i]) for i in chosen}, labels[baseline])
-    st.dataframe(table, hide_index=True, column_config={
-        "final sparsity %": st.column_config.NumberColumn(format="%.2f"),
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "job": st.column_config.TextColumn(width="medium"),
+        "sparsity %": st.column_config.NumberColumn(format="%.2f", help="final global sparsity"),
         "dense acc %": st.column_config.NumberColumn(format="%.2f"),
         "final acc %": st.column_config.NumberColumn(format="%.2f"),
-        "search cost (epochs)": st.column_config.NumberColumn(format="%d"),
-        "speed-up vs baseline": st.column_config.NumberColumn(format="%.2f×")})
-    st.caption("Accuracy: median over repeats at the last finished round. Search cost: retraining epochs of all "
-               "rounds (per repeat).")
+        "cost (epochs)": st.column_config.NumberColumn(format="%d", help="search cost: retraining epochs"),
+        "speed-up": st.column_config.NumberColumn(format="%.2f×", help="baseline cost / this job's cost")})
+    st.caption("Accuracy: median over seeds at the last finished round. Cost: the search cost, retraining epochs "
+               "of all rounds (per seed). Speed-up: the baseline's cost / this job's cost.")
     jaccard(by_id, chosen, labels, baseline)
 
 
@@ -84,15 +88,18 @@ def jaccard(by_id: dict, chosen: list[str], labels: dict, baseline: str) -> None
     if (baseline, 0) not in sources or len(sources) < 2:
         st.info("Needs masks from the baseline and at least one other job or seed.")
         return
-    common = sorted(set.intersection(*(set(f) for f in sources.values())) - {0})
-    if not common:
-        st.info("The selected runs have no pruned round in common yet.")
+    options = sorted(set(sources[(baseline, 0)]) - {0})
+    others = [set(f) for k, f in sources.items() if k != (baseline, 0)]
+    shared = [r for r in options if any(r in o for o in others)]
+    if not shared:
+        st.info("The baseline and the other runs have no pruned round in common yet.")
         return
-    round_index = st.select_slider("Round", common, value=common[-1], key="jaccard_round")
+    round_index = st.select_slider("Round", options, value=shared[-1], key="jaccard_round") \
+        if len(options) > 1 else options[0]
     reference = state.masks(sources[(baseline, 0)][round_index])
     columns = {}
     for (i, repeat), files in sources.items():
-        if (i, repeat) == (baseline, 0):
+        if (i, repeat) == (baseline, 0) or round_index not in files:
             continue
         distances = figures.jaccard_per_layer(reference, state.masks(files[round_index]))
         if distances:
@@ -106,4 +113,5 @@ def jaccard(by_id: dict, chosen: list[str], labels: dict, baseline: str) -> None
                     key="jaccard_bars")
     st.dataframe(table.style.format("{:.3f}"))
     st.caption("Jaccard distance over kept weights: d = 1 − |A ∩ B| / |A ∪ B| (0: the same weights survive; "
-               "1: no weight survives in both). Same round = same planned sparsity when the rates match.")
+               "1: no weight survives in both). Same round = same planned sparsity when the rates match; runs that "
+               "have not reached the round are left out.")

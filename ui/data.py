@@ -1,13 +1,12 @@
 """Reading what runs left behind, without torch: masks, weights (via a subprocess), facts, tables.
 
-* :func:`load_masks_numpy` reads the engine's bit-packed mask files with numpy alone (the same
-  format as ``pruning_core.masks.save_masks``; that module imports torch at its top, so the app
-  cannot import it).
+* :func:`load_masks_numpy` (from ``pruning_core.maskfile``) reads the bit-packed mask files with
+  numpy alone.
 * :func:`load_weights_numpy` asks a short-lived ``python`` subprocess to turn a ``.pt`` state dict
   into float32 arrays, so torch never enters the Streamlit process.
 * :func:`describe` runs ``python -m pruning_core describe`` (parameter counts, layer shapes) in a
   subprocess and keeps the answer in ``<cache>/store/describe.json``.
-* :func:`effective_status`, :func:`seconds_per_epoch`, :func:`compare_table` are pure helpers.
+* :func:`seconds_per_epoch`, :func:`compare_table` are pure helpers.
 """
 
 from __future__ import annotations
@@ -18,10 +17,12 @@ import pathlib
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pandas as pd
+
+from pruning_core.maskfile import load_masks_numpy  # noqa: F401  (torch-free; re-exported for the pages)
+from pruning_core.summary import split_variants
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FALLBACK_FLOPS_PER_SECOND = 2e9      # a 2-core CPU, forward + backward, for a rough estimate
@@ -30,17 +31,6 @@ STARTUP_SECONDS = 8.0                # worker start: import torch, load the data
 
 
 # ---- masks and weights -----------------------------------------------------------------------
-
-def load_masks_numpy(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Read a bit-packed mask file (``round_XXX.npz``) as {layer: bool array}."""
-    with np.load(path) as data:
-        index = json.loads(data["__index__"].tobytes().decode())
-        out = {}
-        for i, entry in enumerate(index):
-            n = int(np.prod(entry["shape"]))
-            out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
-        return out
-
 
 def mask_files(run_dir: pathlib.Path, repeat: int = 0) -> dict[int, pathlib.Path]:
     """{round: mask file} of one repeat, for the rounds finished so far."""
@@ -107,42 +97,34 @@ def remember_describe(cache_dir: pathlib.Path, model: str, dataset: str, facts: 
 
 # ---- job records -----------------------------------------------------------------------------
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def effective_status(record: dict, now: float | None = None, local: bool = True) -> str:
-    """The record's status, with a running job whose worker process is gone shown as interrupted
-    (the store does so after a 30 s stale heartbeat; on this machine the pid tells sooner)."""
-    status = record["status"]
-    now = time.time() if now is None else now
-    if status == "running" and local and record.get("worker_pid") and \
-            now - (record.get("heartbeat") or now) > 3.0 and not pid_alive(record["worker_pid"]):
-        return "interrupted"
-    return status
-
-
 def job_label(record: dict, status: bool = True) -> str:
     c = record["config"]
     name = record.get("name")
     text = (f"{record['id']}{' · ' + name if name and name != record['id'] else ''} · "
-            f"{c['model']['name']}/{c['dataset']['name']} · {rewind_label(c)} × {c['algorithm']['rounds']}")
+            f"{c['model']['name']}/{c['dataset']['name']} · {rewind_label(c)}")
     return text + (f" · {record['status']}" if status else "")
 
 
 def rewind_label(config: dict) -> str:
-    a = config["algorithm"]
-    method = {"weights": "WR", "lr": "LRR", "none": "FT"}[a["rewind"]]
-    prefix = "AIMP" if a.get("partial_epochs") else "IMP"
-    return f"{prefix}+{method}"
+    """Short name of the method, e.g. 'IMP+WR ×20', 'AIMP+LRR ×5', 'IMP+SLR ×5', 'ASNI',
+    'gradual', plus the pruner when it is not unstructured magnitude pruning."""
+    a, p = config["algorithm"], config.get("pruner", {})
+    name = a.get("name", "imp")
+    treatment = {"weights": "WR", "lr": "LRR", "none": "FT"}.get(a.get("rewind"), str(a.get("rewind")))
+    if a.get("rewind") in ("lr", "none") and a.get("lr_policy", "default") != "default":
+        treatment = a["lr_policy"].upper()
+    if name == "imp":
+        text = f"{'AIMP' if a.get('partial_epochs') else 'IMP'}+{treatment} ×{a['rounds']}"
+    elif name == "one_shot":
+        text = f"one-shot+{treatment}"
+    elif name == "bimp":
+        text = f"BIMP ×{a['rounds']}"
+    else:
+        text = {"asni": "ASNI", "gradual": "gradual (cubic)"}.get(name, name)
+    method, structure = p.get("method", "magnitude"), p.get("structure", "unstructured")
+    if (method, structure) != ("magnitude", "unstructured"):
+        text += f" · {method}/{structure}"
+    return text
 
 
 def experiment_key(config: dict) -> str:
@@ -152,6 +134,16 @@ def experiment_key(config: dict) -> str:
         data.pop(key, None)
     data.get("dataset", {}).pop("data_dir", None)
     return json.dumps(data, sort_keys=True)
+
+
+def device_short(label: str | None) -> str:
+    """'cuda:0 (NVIDIA H100 80GB HBM3)' -> 'NVIDIA H100 80GB HBM3'; 'cpu (2 threads)' -> 'CPU'."""
+    if not label:
+        return "not started"
+    kind, _, detail = label.partition(" (")
+    if kind.startswith("cuda") and detail:
+        return detail.rstrip(")")
+    return kind.upper() if kind in ("cpu", "mps") else kind
 
 
 def format_duration(seconds: float | None) -> str:
@@ -194,49 +186,33 @@ def compare_table(runs: dict[str, tuple[dict, pd.DataFrame]], baseline: str | No
     retraining epochs, and the speed-up = baseline search cost / this job's search cost."""
     rows = []
     for label, (record, rounds) in runs.items():
-        row = {"job": label, "status": record["status"], "method": rewind_label(record["config"]),
-               "model": record["config"]["model"]["name"], "dataset": record["config"]["dataset"]["name"],
-               "repeats": record["config"]["repeats"], "rounds": np.nan, "final sparsity %": np.nan,
-               "dense acc %": np.nan, "final acc %": np.nan, "search cost (epochs)": np.nan}
+        c = record["config"]
+        row = {"job": label, "method": rewind_label(c), "setup": f"{c['model']['name']}/{c['dataset']['name']}",
+               "seeds": c["repeats"], "rounds": np.nan, "sparsity %": np.nan, "dense acc %": np.nan,
+               "final acc %": np.nan, "cost (epochs)": np.nan}
+        if len(rounds) and "variant" in rounds and rounds["variant"].notna().any():
+            rounds = split_variants(rounds)[0]          # the trajectory, not ASNI-II-style evaluations
         if len(rounds):
             last_round = rounds["round"].max()
             last = rounds[rounds["round"] == last_round]
             dense = rounds[rounds["round"] == 0]
-            row.update({"rounds": int(last_round), "final sparsity %": 100 * last["sparsity"].median(),
+            row.update({"rounds": int(last_round), "sparsity %": 100 * last["sparsity"].median(),
                         "dense acc %": 100 * dense["test_accuracy"].median() if len(dense) else np.nan,
                         "final acc %": 100 * last["test_accuracy"].median(),
-                        "search cost (epochs)": float(last["cumulative_epochs"].max())})
+                        "cost (epochs)": float(last["cumulative_epochs"].max())})
         rows.append(row)
     table = pd.DataFrame(rows)
     if len(table):
-        base = table.loc[table["job"] == baseline, "search cost (epochs)"]
+        base = table.loc[table["job"] == baseline, "cost (epochs)"]
         base_cost = float(base.iloc[0]) if len(base) else np.nan
-        table["speed-up vs baseline"] = base_cost / table["search cost (epochs)"]
+        table["speed-up"] = base_cost / table["cost (epochs)"]
     return table
 
 
 def summary(record: dict, events: list[dict], rounds: pd.DataFrame) -> dict:
-    """The job's summary JSON: config, hash, status, device, totals and per-round medians (the
-    same fields as the engine's ``runner.build_summary``, which imports torch)."""
-    from pruning_core.events import aggregate_rounds
-
-    started, finished = record.get("started"), record.get("finished")
-    out = {"job": record["id"], "name": record.get("name"), "status": record["status"],
-           "config": record["config"], "config_hash": record["config_hash"], "device": record.get("device"),
-           "error": record.get("error"), "started": started, "finished": finished,
-           "totals": {"epochs_trained": sum(1 for e in events if e["type"] == "epoch"),
-                      "seconds": ((finished or time.time()) - started) if started else None}}
-    if len(rounds):
-        last = rounds[rounds["round"] == rounds["round"].max()]
-        out["totals"].update(
-            rounds_finished=int(rounds["round"].max()),
-            search_cost_epochs=int(last["cumulative_epochs"].max()),
-            final_sparsity=float(last["sparsity"].median()),
-            final_test_accuracy_median=float(last["test_accuracy"].median()),
-            dense_test_accuracy_median=float(rounds[rounds["round"] == 0]["test_accuracy"].median()))
-        out["per_round"] = aggregate_rounds(rounds.drop(columns=["layer_sparsity", "flops"], errors="ignore")
-                                            ).to_dict(orient="records")
-    return out
+    """The job's summary JSON, the same as the engine's export (``pruning_core.summary``)."""
+    from pruning_core.summary import build_summary
+    return build_summary(record, events, rounds)
 
 
 def masks_zip(run_dir: pathlib.Path) -> bytes:

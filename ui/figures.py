@@ -23,6 +23,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pruning_core.summary import split_variants
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 PRUNED_COLOR, KEPT_COLOR = "#e8e8e8", "#08306b"
 MASK_COLORSCALE = [[0.0, PRUNED_COLOR], [0.5, "#6baed6"], [1.0, KEPT_COLOR]]
@@ -30,8 +32,10 @@ HEIGHT = 340
 
 
 def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
+    """Title top left, the legend (when plotly draws one) under the x axis."""
+    legend = sum(t.showlegend is not False for t in fig.data) > 1 or any(t.showlegend for t in fig.data)
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)), height=height,
-                      margin=dict(l=60, r=20, t=60, b=100),
+                      margin=dict(l=60, r=20, t=60, b=100 if legend else 50),
                       legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xanchor="left", x=0.0),
                       **kwargs)
     return fig
@@ -62,7 +66,8 @@ def _remaining_ticks(values: list[float]) -> list[float]:
     return [t for t in ticks if t >= lo * 0.7]
 
 
-def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame], title: str = "Test accuracy vs weights remaining",
+def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame],
+                          title: str = "Test accuracy vs weights remaining",
                           band: bool = True) -> go.Figure:
     """Accuracy after each round against % weights remaining (log x, decreasing to the right).
 
@@ -75,6 +80,18 @@ def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame], title: s
         if rounds is None or not len(rounds):
             continue
         color = PALETTE[i % len(PALETTE)]
+        rounds, variants = split_variants(rounds)
+        for j, (variant, rows) in enumerate(variants.items()):
+            v = round_stats(rows)
+            fig.add_trace(go.Scatter(
+                x=v["remaining"], y=v["median"], mode="markers", name=f"{label} · {variant}", legendgroup=label,
+                marker=dict(symbol=["diamond", "square", "triangle-up", "cross"][j % 4], size=11, color=color,
+                            line=dict(color="black", width=1)),
+                error_y=dict(type="data", symmetric=False, array=v["max"] - v["median"],
+                             arrayminus=v["median"] - v["min"], visible=bool(v["n"].max() > 1)),
+                hovertemplate=f"{variant}<br>%{{x:.2f}}% remaining<br>accuracy %{{y:.2f}}%<extra></extra>"))
+        if not len(rounds):
+            continue
         stats = round_stats(rounds)
         all_x += list(stats["remaining"])
         several = int(stats["n"].max()) > 1
@@ -94,7 +111,8 @@ def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame], title: s
         if len(dense):
             fig.add_trace(go.Scatter(x=dense["remaining"], y=dense["median"], mode="markers", name="dense",
                                      legendgroup="dense", showlegend=i == 0,
-                                     marker=dict(symbol="star", size=15, color=color, line=dict(color="black", width=1)),
+                                     marker=dict(symbol="star", size=15, color=color,
+                                                 line=dict(color="black", width=1)),
                                      hovertemplate="dense network<br>accuracy %{y:.2f}%<extra></extra>"))
     ticks = _remaining_ticks(all_x)
     fig.update_xaxes(type="log", autorange="reversed", title="weights remaining (%, log scale)",
@@ -166,12 +184,13 @@ def mask_heatmap(mask: np.ndarray, weights: np.ndarray | None = None, name: str 
     if weights is None:
         grid, block = mask_grid(mask, max_side)
         trace = go.Heatmap(z=grid, zmin=0.0, zmax=1.0, colorscale=MASK_COLORSCALE, xgap=0, ygap=0,
-                           colorbar=dict(title="kept", tickvals=[0, 0.5, 1], ticktext=["0 pruned", "0.5", "1 kept"]),
+                           colorbar=dict(title="kept", tickvals=[0, 0.5, 1], ticktext=["0 pruned", "0.5", "1 kept"],
+                                         thickness=10, len=0.9),
                            hovertemplate="out %{y}, in %{x}<br>fraction kept %{z:.3f}<extra></extra>")
     else:
         magnitude = np.where(mask, np.abs(np.asarray(weights, dtype=float)), np.nan)
         grid, block = mask_grid(magnitude, max_side)
-        trace = go.Heatmap(z=grid, colorscale="Viridis", colorbar=dict(title="|w| kept"),
+        trace = go.Heatmap(z=grid, colorscale="Viridis", colorbar=dict(title="|w|", thickness=10, len=0.9),
                            hovertemplate="out %{y}, in %{x}<br>mean |w| of kept %{z:.4f}<extra></extra>")
     if block != (1, 1):
         ys = np.arange(grid.shape[0]) * block[0]
@@ -188,7 +207,9 @@ def mask_heatmap(mask: np.ndarray, weights: np.ndarray | None = None, name: str 
     fig.update_xaxes(title=f"input {'channel' if conv else 'unit'}", showgrid=False, zeroline=False)
     fig.update_yaxes(title=f"output {unit}", autorange="reversed", showgrid=False, zeroline=False)
     fig.update_layout(plot_bgcolor="#ffffff" if weights is None else PRUNED_COLOR)
-    return _layout(fig, f"{name}<br><sup>{sub}</sup>", height=height)
+    fig = _layout(fig, f"{name}<br><sup>{sub}</sup>", height=height)
+    fig.update_layout(margin=dict(l=55, r=10, t=60, b=45))
+    return fig
 
 
 def jaccard_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,18 +300,18 @@ def curve_figure(curves: dict[str, tuple[list, list]], title: str, x_title: str,
     return _layout(fig, title)
 
 
-def sigmoid_schedule(values: list[float], title: str = "Sigmoid sparsity (ASNI): s_e = α·sigmoid((e − βE)/γ)") -> go.Figure:
+def sigmoid_schedule(values: list[float], title: str = "s_e = α · sigmoid((e − βE) / γ)") -> go.Figure:
     return curve_figure({"s_e": (list(range(1, len(values) + 1)), values)}, title, "epoch e",
                         markers=len(values) <= 60)
 
 
 def polynomial_schedule(values: list[float],
-                        title: str = "Polynomial (Zhu & Gupta): s = s_f + (s_i − s_f)(1 − (e − t₀)/(t_end − t₀))³") -> go.Figure:
+                        title: str = "s_e = s_f + (s_i − s_f)(1 − (e − t₀) / (t_end − t₀))³") -> go.Figure:
     return curve_figure({"s_e": (list(range(1, len(values) + 1)), values)}, title, "epoch e",
                         markers=len(values) <= 60)
 
 
-def geometric_schedule(values: list[float], title: str = "IMP (geometric): s_r = 1 − (1 − p)^r") -> go.Figure:
+def geometric_schedule(values: list[float], title: str = "s_r = 1 − (1 − p)^r") -> go.Figure:
     fig = curve_figure({"s_r": (list(range(len(values))), values)}, title, "round r", markers=True)
     fig.update_traces(line_shape="linear")
     fig.update_xaxes(dtick=1 if len(values) <= 25 else None)

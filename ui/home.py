@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from pruning_core.config import field_specs
 from pruning_core.jobs import launcher
 from pruning_core.jobs.worker import worker_running
 
@@ -14,13 +15,20 @@ from . import data, state
 from .monitor import ACTIVE
 
 INTRO = """
-**Prunelab** runs *iterative magnitude pruning* experiments — the lottery-ticket procedure of
-train → prune the smallest weights → rewind or keep → retrain — as background jobs, and draws them
-while they run. Choose **weight rewinding** (WR), **learning-rate rewinding** (LRR) or
-**fine-tuning** (FT), AIMP's shortened intermediate rounds (τ), global or layer-wise magnitude or
-random pruning, on MLPs, CNNs, VGG and ResNets. Jobs run in a separate worker process, one at a
-time per device; they survive a browser refresh and an app restart.
+**Prunelab** runs neural-network pruning experiments — the lottery-ticket procedure of train →
+prune → rewind or keep the weights → retrain, and its relatives — as background jobs, and draws
+them while they run: accuracy against the weights that remain, training curves, the masks
+themselves. Jobs run in a separate worker process, one at a time per device; they survive a browser
+refresh and an app restart.
 """
+
+
+def vocabulary() -> str:
+    """What can be chosen, read from the engine's config metadata (so it never drifts)."""
+    choices = {s.path: s.choices for s in field_specs() if s.choices}
+    names = [("algorithm.name", "Algorithms"), ("algorithm.rewind", "after pruning"), ("pruner.method", "Scores"),
+             ("pruner.structure", "structures"), ("model.name", "Models"), ("dataset.name", "datasets")]
+    return " · ".join(f"{label}: {', '.join(map(str, choices[path]))}" for path, label in names if path in choices)
 
 
 def quick_start() -> None:
@@ -44,12 +52,11 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
     for j in jobs:
         c, p = j["config"], j.get("progress") or {}
         total = p.get("epochs_total")
-        rows.append({"job": j["id"], "name": j.get("name") if j.get("name") != j["id"] else "",
-                     "status": j["status"],
-                     "model": c["model"]["name"], "dataset": c["dataset"]["name"], "method": data.rewind_label(c),
-                     "rounds": c["algorithm"]["rounds"], "seeds": c["repeats"],
+        name = j.get("name") if j.get("name") not in (None, j["id"]) else ""
+        rows.append({"job": j["id"], "status": j["status"],
+                     "experiment": f"{name + ': ' if name else ''}{c['model']['name']}/{c['dataset']['name']} · "
+                     f"{data.rewind_label(c)}" + (f" · {c['repeats']} seeds" if c["repeats"] > 1 else ""),
                      "progress": (p.get("epochs_done") or 0) / total if total else 0.0,
-                     "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["created"])),
                      "age": data.format_duration(now - j["created"])})
     return pd.DataFrame(rows)
 
@@ -72,7 +79,9 @@ def job_list() -> None:
     table = jobs_table(jobs)
     event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="job_table",
                          column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1,
-                                                                                    format="percent")})
+                                                                                    format="percent", width="small"),
+                                        "age": st.column_config.TextColumn(help="time since the job was created",
+                                                                           width="small")})
     rows = event.selection.rows if event is not None else []
     if rows:
         st.switch_page("pages/2_Monitor.py", query_params={"job": table.iloc[rows[0]]["job"]})
@@ -93,15 +102,18 @@ def job_list() -> None:
 def view() -> None:
     st.title("✂️ Prunelab")
     st.markdown(INTRO)
-    left, right = st.columns([1, 2], gap="large")
+    st.caption(vocabulary())
+    left, right = st.columns([3, 2], gap="large")
     with left:
         quick_start()
-        st.markdown("Or set everything yourself:")
-        st.page_link("pages/1_Experiment.py", label="Experiment: choose and preview", icon=":material/science:")
-        st.page_link("pages/2_Monitor.py", label="Monitor: watch a job", icon=":material/monitoring:")
-        st.page_link("pages/3_Compare.py", label="Compare: several jobs", icon=":material/compare_arrows:")
-        st.page_link("pages/4_Schedules.py", label="Schedules: playground", icon=":material/show_chart:")
     with right:
-        st.subheader("Jobs")
-        active = any(j["status"] in ACTIVE for j in state.jobs())
-        st.fragment(job_list, run_every=2.0 if active else None)()
+        st.subheader("Pages")
+        links = [("pages/1_Experiment.py", "Experiment: choose everything, see the plan", "science"),
+                 ("pages/2_Monitor.py", "Monitor: watch one job live", "monitoring"),
+                 ("pages/3_Compare.py", "Compare: several jobs or seeds", "compare_arrows"),
+                 ("pages/4_Schedules.py", "Schedules: sparsity and LR playground", "show_chart")]
+        for path, text, icon in links:
+            st.page_link(path, label=text, icon=f":material/{icon}:")
+    st.subheader("Jobs")
+    active = any(j["status"] in ACTIVE for j in state.jobs())
+    st.fragment(job_list, run_every=2.0 if active else None)()

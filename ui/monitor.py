@@ -33,10 +33,12 @@ def pick_job(jobs: list[dict]) -> str | None:
     wanted = st.query_params.get("job")
     if wanted and wanted not in ids:
         st.warning(f"No job `{wanted}` in this store; showing the newest instead.")
+    wanted = wanted or st.session_state.get("last_job")
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.selectbox("Job", ids, index=index, format_func=labels.get, key=f"job_pick:{wanted}")
     if st.query_params.get("job") != chosen:
         st.query_params["job"] = chosen
+    st.session_state["last_job"] = chosen
     return chosen
 
 
@@ -69,7 +71,7 @@ def header(record: dict, events: list[dict]) -> None:
         total = c["repeats"] * cfg.total_epochs()
     cols = st.columns(4)
     cols[0].metric("Status", status)
-    cols[1].metric("Device", (record.get("device") or "not started").split(" (")[0],
+    cols[1].metric("Device", data.device_short(record.get("device")),
                    help=record.get("device") or "assigned when a worker claims the job")
     cols[2].metric("Epochs", f"{done} / {total}")
     eta = progress.get("eta_seconds") if status == "running" else (0 if status == "finished" else None)
@@ -77,7 +79,7 @@ def header(record: dict, events: list[dict]) -> None:
     st.progress(min(1.0, done / total) if total else 0.0,
                 text=f"{100 * done / total:.0f}% of {total} epochs" if total else None)
     st.caption(f"device: {record.get('device') or '—'} · model {c['model']['name']} on {c['dataset']['name']} · "
-               f"{data.rewind_label(c)}, {c['algorithm']['rounds']} rounds · seeds {c['seed']}…"
+               f"{data.rewind_label(c)} · seeds {c['seed']}…"
                f"{c['seed'] + c['repeats'] - 1} · job `{record['id']}`")
     if status == "queued":
         ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
@@ -108,7 +110,7 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
     with right:
         if len(epochs):
             available = sorted(int(r) for r in epochs["round"].unique())
-            latest = available[-1]
+            latest = int(epochs.iloc[-1]["round"])          # the round trained last (repeats run in turn)
             if st.session_state.get("epoch_round_follow", True) or st.session_state.get("epoch_round") not in available:
                 st.session_state["epoch_round"] = latest
             if len(available) > 1:
@@ -149,6 +151,8 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
         return fig
 
     st.plotly_chart(state.memo("lr", (job_id, n_events), lr_figure), key="lr_schedule")
+    if not schedules.lr_known(config):
+        st.caption("The planned LR of this retraining policy is not drawn yet; the dots are the LR the run used.")
 
 
 def mask_view(record: dict, rounds: pd.DataFrame) -> None:
@@ -156,10 +160,14 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
     run_dir = state.store().run_dir(record["id"])
     repeats = sorted({int(r) for r in rounds["repeat"].unique()}) if len(rounds) else [0]
     cols = st.columns([1, 3, 2])
-    repeat = cols[0].selectbox("Repeat", repeats, key="mask_repeat") if len(repeats) > 1 else repeats[0]
+    if len(repeats) > 1:
+        current = record["status"] in ACTIVE            # follow the repeat being trained while it runs
+        repeat = cols[0].selectbox("Repeat", repeats, index=len(repeats) - 1 if current else 0, key="mask_repeat")
+    else:
+        repeat = repeats[0]
     files = data.mask_files(run_dir, repeat)
     if not files:
-        st.info("Masks appear after round 0.")
+        st.info("Masks appear after the first finished round.")
         return
     available = sorted(files)
     if st.session_state.get("mask_round_follow", True) or st.session_state.get("mask_round") not in available:
@@ -169,7 +177,7 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
             chosen = st.select_slider("Round", available, key="mask_round")
         else:
             chosen = available[0]
-            st.caption("Round 0 (dense): more rounds appear as they finish.")
+            st.caption(f"Round {available[0]}: more rounds appear as they finish.")
     st.session_state["mask_round_follow"] = chosen == available[-1]
     masks = state.masks(files[chosen])
     weights_file = None

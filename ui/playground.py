@@ -100,9 +100,8 @@ def lr_section(rounds: int) -> dict | None:
         for e in exc.errors:
             st.error(f"`{e.field}`: got {e.value!r}; allowed: {e.allowed}")
         return None
-    st.plotly_chart(figures.lr_schedule(schedules.lr_policies(config),
-                                        title=f"LR over dense training + {shown_rounds} rounds (T = {epochs}, k = {k})"),
-                    key="fig_lr")
+    title = f"LR over dense training + {shown_rounds} rounds (T = {epochs}, k = {k})"
+    st.plotly_chart(figures.lr_schedule(schedules.lr_policies(config), title=title), key="fig_lr")
     st.caption("WR and LRR follow the same LR (they differ in the weights: rewound vs kept); FT trains at the "
                "last LR of the original schedule. The BIMP paper's policies (LRW, SLR, CLR, LLR, ALLR) are chosen on "
                "the Experiment page; they are not drawn here yet.")

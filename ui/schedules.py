@@ -5,8 +5,8 @@ sparsity and the learning rate the training loop will use, from a validated Conf
 
 * rounds (imp, one_shot, bimp): round 0 trains T (BIMP: T0) epochs dense, round r retrains
   ``retrain_epochs(r)`` epochs at the planned sparsity 1 − (1 − p)^r;
-* one gradual run (asni, gradual): the sparsity reached after each epoch e = 1 … E (ASNI-II's two
-  retrainings follow at the final sparsity).
+* one gradual run (asni, gradual): round e is epoch e, trained at the sparsity p_{e−1} reached
+  after the previous epoch (ASNI-II's two retrainings, rounds E + 1 and E + 2, follow at p_E).
 
 The sparsity schedules and the LR schedule are the engine's own torch-free functions
 (:mod:`pruning_core.schedules`), so previews draw exactly what the run will do. The LR of an IMP
@@ -48,7 +48,7 @@ class EpochPlan:
 
     index: int                 # 0-based position over the whole run (all rounds)
     round: int
-    sparsity: float            # planned global sparsity while this epoch trains (gradual: after it)
+    sparsity: float            # planned global sparsity while this epoch trains
     lr_t: list[float]          # sample positions (global epochs, fractional)
     lr: list[float | None]     # η at those positions (None: not previewable yet)
 
@@ -58,38 +58,40 @@ def lr_known(config: Config) -> bool:
     return config.algorithm.name != "bimp" and not config.keeps_weights_with_policy
 
 
-def _round_lr(config: Config, schedule: LRSchedule, round_index: int, steps: int):
-    """(first schedule epoch, η(t) or None) that round ``round_index`` trains with."""
-    a = config.algorithm
-    if round_index == 0 or a.name in GRADUAL:
-        return 0, (lambda t: schedule(t, steps)) if a.name != "bimp" else None
-    if not lr_known(config):
-        return 0, None
-    if a.rewind == "none":
-        last = schedule.last_lr(steps)
-        return a.rewind_epoch, lambda t: last
-    return a.rewind_epoch, lambda t: schedule(t, steps)
-
-
-def _segments(config: Config) -> list[tuple[int, int, list[float]]]:
-    """(round, epochs, sparsity of each epoch) for every round of one repeat."""
+def _segments(config: Config) -> list[tuple[int, int, int, list[float]]]:
+    """(round, first schedule epoch, epochs, sparsity while each epoch trains) of one repeat, in
+    the rounds the engine's events use: IMP round 0 = dense T epochs, round r = its retraining;
+    asni/gradual round e = epoch e (trained at p_{e−1}, p_0 = 0), ASNI-II rounds E+1 and E+2."""
     planned = config.planned_sparsity()
-    T = config.training.epochs
-    if config.algorithm.name in GRADUAL:
-        segments = [(0, T, list(planned))]
-        if config.algorithm.name == "asni" and config.algorithm.amenable:
-            segments += [(1, T, [planned[-1]] * T), (2, T, [planned[-1]] * T)]
+    a, T = config.algorithm, config.training.epochs
+    if a.name in GRADUAL:
+        before = [0.0] + list(planned[:-1])
+        segments = [(e, e - 1, 1, [before[e - 1]]) for e in range(1, T + 1)]
+        if a.name == "asni" and a.amenable:
+            segments += [(T + 1, 0, T, [planned[-1]] * T), (T + 2, 0, T, [planned[-1]] * T)]
         return segments
-    return [(r, config.retrain_epochs(r), [planned[r]] * config.retrain_epochs(r))
+    k = a.rewind_epoch if a.name in ("imp", "one_shot") else 0
+    return [(r, 0 if r == 0 else k, config.retrain_epochs(r), [planned[r]] * config.retrain_epochs(r))
             for r in range(config.n_rounds + 1)]
+
+
+def _round_lr(config: Config, schedule: LRSchedule, round_index: int, steps: int):
+    """η(t) that round ``round_index`` trains with, or None where it cannot be previewed."""
+    a = config.algorithm
+    if a.name == "bimp" or (round_index > 0 and a.name not in GRADUAL and not lr_known(config)):
+        return None
+    if round_index > 0 and a.name not in GRADUAL and a.rewind == "none":
+        last = schedule.last_lr(steps)
+        return lambda t: last
+    return lambda t: schedule(t, steps)
 
 
 def run_plan(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES_PER_EPOCH) -> list[EpochPlan]:
     """Every epoch of one repeat: round, planned sparsity and the LR the loop will use."""
     schedule = LRSchedule(config.training)
     plan, index = [], 0
-    for r, epochs, sparsity in _segments(config):
-        start, lr_at = _round_lr(config, schedule, r, steps_per_epoch)
+    for r, start, epochs, sparsity in _segments(config):
+        lr_at = _round_lr(config, schedule, r, steps_per_epoch)
         for e in range(epochs):
             ts = [(start + e) + i / samples for i in range(samples)]
             plan.append(EpochPlan(index, r, sparsity[e], [index + i / samples for i in range(samples)],
@@ -116,11 +118,11 @@ def lr_policies(config: Config, steps_per_epoch: int = 1, samples: int = SAMPLES
     return out
 
 
-def round_offsets(config: Config) -> list[int]:
-    """Global epoch at which each round starts (rounds laid end to end)."""
-    offsets, at = [], 0
-    for _, epochs, _ in _segments(config):
-        offsets.append(at)
+def round_offsets(config: Config) -> dict[int, int]:
+    """{round: global epoch at which it starts} (rounds laid end to end)."""
+    offsets, at = {}, 0
+    for r, _, epochs, _ in _segments(config):
+        offsets[r] = at
         at += epochs
     return offsets
 
@@ -129,4 +131,4 @@ def global_epochs(config: Config, rounds, epochs) -> list[int | None]:
     """For epoch events (round r, 1-based epoch e): the global epoch at their end, offset(r) + e
     (None for a round the plan does not know)."""
     offsets = round_offsets(config)
-    return [offsets[int(r)] + int(e) if 0 <= int(r) < len(offsets) else None for r, e in zip(rounds, epochs)]
+    return [offsets[int(r)] + int(e) if int(r) in offsets else None for r, e in zip(rounds, epochs)]

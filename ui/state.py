@@ -50,15 +50,14 @@ def store() -> JobStore:
 
 def jobs() -> list[dict]:
     """Every job record, newest first, with a dead worker's running job shown as interrupted."""
-    return [{**r, "status": data.effective_status(r)} for r in store().list_jobs()]
+    return store().list_jobs()
 
 
 def job(job_id: str) -> dict | None:
     try:
-        record = store().get_job(job_id)
+        return store().get_job(job_id)
     except KeyError:
         return None
-    return {**record, "status": data.effective_status(record)}
 
 
 def feed(job_id: str) -> list[dict]:

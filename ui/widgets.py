@@ -12,7 +12,7 @@ A new option added to the config appears here without editing any page.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -25,9 +25,9 @@ SECTION_TITLES = {"model": "Model", "dataset": "Dataset", "pruner": "Pruner",
                   "algorithm": "Schedule / algorithm", "training": "Training", "": "Seeds and device"}
 CHOICE_LABELS = {"algorithm.rewind": {"weights": "weights: rewind (WR)", "lr": "learning rate: rewind (LRR)",
                                       "none": "none: fine-tune (FT)"},
-                 "algorithm.name": {"imp": "IMP (AIMP with partial epochs τ)"}}
-# Conditions the config metadata cannot say yet ("only while another field is null"); see report.
-EXTRA_WHEN = {"algorithm.rate": {"algorithm.target_sparsity": (None,)}}
+                 "algorithm.name": {"imp": "imp: iterative rounds (AIMP with τ)", "one_shot": "one_shot: one round",
+                                    "asni": "asni: sigmoid per epoch (ASNI)", "gradual": "gradual: cubic (Zhu & Gupta)",
+                                    "bimp": "bimp: budgeted IMP (BIMP)"}}
 
 
 @dataclass
@@ -61,8 +61,8 @@ def nest(dotted: dict[str, Any]) -> dict:
 
 
 def specs() -> list[FieldSpec]:
-    """The config's field specs, with the UI-side extra conditions merged into ``when``."""
-    return [replace(s, when={**s.when, **EXTRA_WHEN.get(s.path, {})}) for s in field_specs()]
+    """The config's field specs (each with its ``when`` condition)."""
+    return field_specs()
 
 
 ACRONYMS = {"lr": "LR", "aiap": "AIAP", "bimp": "BIMP", "topk": "Top-k", "t0": "T0"}

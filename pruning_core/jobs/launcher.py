@@ -23,7 +23,8 @@ import time
 
 from ..config import Config
 from .store import JobStore
-from .worker import _pid_alive, worker_running
+from .store import pid_alive
+from .worker import worker_running
 
 WORKER_IDLE_EXIT_SECONDS = 60.0
 STARTING_GRACE_SECONDS = 60.0
@@ -45,7 +46,7 @@ def _starting_pid(root: pathlib.Path) -> int | None:
     except (FileNotFoundError, ValueError):
         return None
     pid = int(info.get("pid", -1))
-    if pid > 0 and time.time() - float(info.get("time", 0)) < STARTING_GRACE_SECONDS and _pid_alive(pid):
+    if pid > 0 and time.time() - float(info.get("time", 0)) < STARTING_GRACE_SECONDS and pid_alive(pid):
         return pid
     return None
 

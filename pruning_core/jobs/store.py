@@ -24,6 +24,18 @@ import diskcache
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 ACTIVE = ("queued", "running")
 HEARTBEAT_STALE_SECONDS = 30.0
+DEAD_WORKER_GRACE_SECONDS = 3.0
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -128,8 +140,13 @@ class JobStore:
                                traceback=None, worker_pid=None, resume=True)
 
     def _with_liveness(self, record: dict) -> dict:
-        if record["status"] == "running" and record.get("heartbeat") is not None and \
-                time.time() - record["heartbeat"] > HEARTBEAT_STALE_SECONDS:
+        """A running job whose heartbeat is stale, or whose worker process on this machine is gone,
+        is shown as interrupted (it can be resumed)."""
+        if record["status"] != "running" or record.get("heartbeat") is None:
+            return record
+        silent = time.time() - record["heartbeat"]
+        pid = record.get("worker_pid")
+        if silent > HEARTBEAT_STALE_SECONDS or (silent > DEAD_WORKER_GRACE_SECONDS and pid and not pid_alive(pid)):
             record = {**record, "status": "interrupted"}
         return record
 

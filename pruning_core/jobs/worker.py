@@ -11,19 +11,9 @@ import os
 import pathlib
 import time
 
-from .store import JobStore
+from .store import JobStore, pid_alive
 
 POLL_SECONDS = 0.5
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def worker_lock_path(cache_dir: pathlib.Path) -> pathlib.Path:
@@ -37,7 +27,7 @@ def worker_running(cache_dir: str | pathlib.Path | None = None) -> int | None:
         pid = int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
-    return pid if _pid_alive(pid) else None
+    return pid if pid_alive(pid) else None
 
 
 def _take_lock(path: pathlib.Path) -> bool:
@@ -51,7 +41,7 @@ def _take_lock(path: pathlib.Path) -> bool:
                 pid = int(path.read_text().strip())
             except ValueError:
                 pid = -1
-            if pid > 0 and _pid_alive(pid):
+            if pid > 0 and pid_alive(pid):
                 return False
             path.unlink(missing_ok=True)
             continue
@@ -63,14 +53,14 @@ def _take_lock(path: pathlib.Path) -> bool:
 
 def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float = 10.0) -> int:
     """Run queued jobs until the queue has been empty for ``idle_exit_seconds``."""
-    from ..runner import run
-
     store = JobStore(cache_dir)
     lock = worker_lock_path(store.root)
-    if not _take_lock(lock):
+    if not _take_lock(lock):          # before importing torch (seconds), so a second worker sees the lock
         print(f"a worker is already running for {store.root}")
         return 0
     try:
+        from ..runner import run
+
         idle_since = time.monotonic()
         while True:
             record = store.claim_next(os.getpid())

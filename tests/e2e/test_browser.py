@@ -117,13 +117,36 @@ def settle(page, seconds: float = 1.5) -> None:
     time.sleep(seconds)
 
 
+STATE_JS = """() => {
+  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const shown = charts.filter(c => c.getBoundingClientRect().height > 10);
+  const ok = shown.length === charts.length && shown.every(c => {
+    const svg = c.querySelector('.main-svg'); return svg && svg.getBoundingClientRect().height > 10; });
+  const stamp = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .map(e => e.textContent).find(t => t.includes('updated')) || '';
+  return {ok, stamp, n: charts.length};
+}"""
+
+
 def screenshot(page, name: str) -> None:
-    """The whole page: the viewport grows to the height of Streamlit's scrolling main area."""
+    """The whole page: the viewport grows to the height of Streamlit's scrolling main area. A live
+    page redraws every second, so the picture is kept only when every chart was drawn before and
+    after it and no refresh happened in between."""
     height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
     page.set_viewport_size({"width": WIDTH, "height": min(max(int(height) + 40, 900), 5000)})
-    time.sleep(1.0)
+    time.sleep(1.5)
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    path = str(SHOTS / f"{name}.png")
+    for _ in range(30):
+        before = page.evaluate(STATE_JS)
+        if before["ok"]:
+            page.screenshot(path=path)
+            after = page.evaluate(STATE_JS)
+            if after == before:
+                break
+        time.sleep(0.2)
+    else:
+        page.screenshot(path=path)
     page.set_viewport_size({"width": WIDTH, "height": 900})
 
 
@@ -159,9 +182,6 @@ def test_launch_watch_reload_cancel(server):
             page.get_by_text(job).first.wait_for(timeout=30_000)
             assert job in page.url
             wait_points(page, 0, timeout=30)
-            time.sleep(4)
-            settle(page)
-            screenshot(page, "monitor")
 
             # a second job from the Experiment page, cancelled while it waits behind the first
             page.goto(url + "/Experiment")
@@ -177,18 +197,25 @@ def test_launch_watch_reload_cancel(server):
             page.get_by_role("button", name="Cancel").click()
             page.get_by_test_id("stMetricValue").filter(has_text="cancelled").wait_for(timeout=60_000)
 
-            page.goto(url + "/Compare")
-            page.get_by_text("Mask similarity").wait_for(timeout=60_000)
-            settle(page, 2.5)
-            screenshot(page, "compare")
-
             page.goto(url + "/Schedules")
             page.get_by_text("Retraining LR policies").wait_for(timeout=60_000)
             settle(page)
             screenshot(page, "schedules")
 
+            # back to the first job, still running (or done, on a fast machine)
+            page.goto(f"{url}/Monitor?job={job}")
+            wait_points(page, 2, timeout=60)
+            settle(page, 2.0)
+            screenshot(page, "monitor")
+
+            page.goto(url + "/Compare")
+            page.get_by_text("Mask similarity").wait_for(timeout=60_000)
+            settle(page, 2.5)
+            screenshot(page, "compare")
+
             page.goto(url)
-            page.get_by_text(second_job).first.wait_for(timeout=30_000)
+            page.get_by_text("Quick start").wait_for(timeout=30_000)
+            page.locator(f"text={second_job}").first.wait_for(state="attached", timeout=30_000)
             settle(page)
             screenshot(page, "home")
         finally:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pandas as pd
+
+from pruning_core.summary import split_variants
 import pytest
 
 from pruning_core.config import Config
@@ -49,6 +50,17 @@ def test_accuracy_vs_remaining_single_repeat_has_no_band_and_overlays():
     assert fig.data[0].name == "a" and fig.data[2].name == "b"
     assert np.allclose(fig.data[2].x, [100, 80, 64])
     assert fig.data[1].showlegend and not fig.data[3].showlegend   # one "dense" legend entry
+
+
+def test_evaluation_variants_are_markers_not_further_rounds():
+    table = rounds_table({0: [0.5, 0.8, 0.9]}).assign(variant="ASNI-I")      # rounds 0..2 of a trajectory
+    extra = table.iloc[[-1]].assign(round=3, test_accuracy=0.95, variant="ASNI-II")
+    fig = figures.accuracy_vs_remaining(pd.concat([table, extra]))
+    variant, line = fig.data[0], fig.data[1]
+    assert variant.mode == "markers" and variant.name == "run · ASNI-II" and list(variant.y) == [95]
+    assert list(line.y) == [50, 80, 90]                                     # the line stops at round 2
+    main, extras = split_variants(pd.concat([table, extra]))
+    assert list(main["round"]) == [0, 1, 2] and list(extras) == ["ASNI-II"]
 
 
 def test_round_stats_counts_repeats_per_round():
@@ -117,17 +129,14 @@ def test_layer_sparsity_bars_in_percent_with_global_line():
     assert fig.layout.shapes[0].y0 == pytest.approx(40)
 
 
-def test_load_masks_numpy_reads_the_engine_format(tmp_path):
-    masks = {"fc.weight": np.array([[1, 0, 1], [0, 0, 1]], bool), "conv.weight": np.ones((2, 1, 3, 3), bool)}
-    masks["conv.weight"][1, 0, 1, 1] = False
-    index = [{"name": n, "shape": list(m.shape)} for n, m in masks.items()]
-    arrays = {f"m{i}": np.packbits(m.reshape(-1)) for i, m in enumerate(masks.values())}
-    np.savez_compressed(tmp_path / "round_001.npz",
-                        __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
-    loaded = data.load_masks_numpy(tmp_path / "round_001.npz")
-    assert list(loaded) == list(masks)
-    for n in masks:
-        assert loaded[n].dtype == bool and np.array_equal(loaded[n], masks[n])
+def test_mask_files_lists_finished_rounds_of_a_repeat(tmp_path):
+    from pruning_core.maskfile import save_masks_numpy
+
+    for r in (0, 1, 2):
+        save_masks_numpy({"fc.weight": np.ones((2, 3), bool)}, tmp_path / "repeat_1" / "masks" / f"round_{r:03d}.npz")
+    files = data.mask_files(tmp_path, repeat=1)
+    assert sorted(files) == [0, 1, 2] and data.mask_files(tmp_path, repeat=0) == {}
+    assert data.load_masks_numpy(files[2])["fc.weight"].all()
 
 
 # ---- schedules -------------------------------------------------------------------------------
@@ -162,7 +171,7 @@ def test_imp_plan_epochs_sparsity_and_lr_policies():
     assert wr == pytest.approx([p.lr[0] for p in plan])
     last = 0.1 * (1 - (3 - 1) / 3)                                           # η at the last step
     assert ft[3:] == pytest.approx([last] * 4)
-    assert schedules.round_offsets(config) == [0, 3, 5]
+    assert schedules.round_offsets(config) == {0: 0, 1: 3, 2: 5}
     assert schedules.global_epochs(config, [0, 1, 2], [3, 1, 2]) == [3, 4, 7]
     fig = figures.sparsity_schedule(plan, current_epoch=4)
     assert list(fig.data[0].x[:4]) == [0, 1, 1, 2] and fig.layout.shapes[0].x0 == 4
@@ -177,18 +186,19 @@ def test_epoch_curves_one_legend_entry_per_repeat():
     assert fig.layout.yaxis3.range[1] == pytest.approx(0.0115)
 
 
-def test_gradual_plan_is_the_engine_schedule_per_epoch():
+def test_gradual_plan_uses_the_engine_schedule_and_its_round_numbers():
     config = Config.from_dict({"algorithm": {"name": "gradual", "target_sparsity": 0.8, "gradual_end": 4},
                                "training": {"epochs": 5}})
+    planned = config.planned_sparsity()                          # after epochs 1..5
     plan = schedules.run_plan(config, samples=1)
-    assert [p.round for p in plan] == [0] * 5
-    assert [p.sparsity for p in plan] == pytest.approx(config.planned_sparsity())
-    assert plan[-1].sparsity == pytest.approx(0.8)
+    assert [p.round for p in plan] == [1, 2, 3, 4, 5]            # round e = epoch e, no round 0
+    assert [p.sparsity for p in plan] == pytest.approx([0.0] + planned[:-1])   # trained at p_{e-1}
     asni = Config.from_dict({"algorithm": {"name": "asni", "target_sparsity": 0.8}, "training": {"epochs": 4}})
-    plan = schedules.run_plan(asni, samples=1)                  # ASNI-I, then two retrainings (ASNI-II)
+    plan = schedules.run_plan(asni, samples=1)                  # ASNI-I, then ASNI-II and its control
     assert len(plan) == asni.total_epochs() == 12
     assert [p.sparsity for p in plan[4:]] == pytest.approx([0.8] * 8)
-    assert schedules.round_offsets(asni) == [0, 4, 8]
+    assert schedules.round_offsets(asni) == {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 8}
+    assert schedules.global_epochs(asni, [2, 5, 6, 7], [1, 4, 1, 1]) == [2, 8, 9, None]
 
 
 # ---- comparison helpers ----------------------------------------------------------------------
@@ -199,17 +209,19 @@ def test_compare_table_speed_up_and_medians():
     fast = rounds_table({0: [0.9, 0.85]})                                    # cost 2 epochs
     record = {"status": "finished", "config": cfg}
     table = data.compare_table({"slow": (record, slow), "fast": (record, fast)}, baseline="slow")
-    assert list(table["search cost (epochs)"]) == [4, 2]
-    assert list(table["speed-up vs baseline"]) == [1.0, 2.0]
+    assert list(table["cost (epochs)"]) == [4, 2]
+    assert list(table["speed-up"]) == [1.0, 2.0]
     assert table["final acc %"].tolist() == pytest.approx([80.0, 85.0])
-    assert table["final sparsity %"].tolist() == pytest.approx([75.0, 50.0])
+    assert table["sparsity %"].tolist() == pytest.approx([75.0, 50.0])
 
 
-def test_effective_status_and_experiment_key():
-    now = 1000.0
-    record = {"status": "running", "worker_pid": 2 ** 22 + 12345, "heartbeat": now - 10}
-    assert data.effective_status(record, now=now) == "interrupted"          # that pid does not exist
-    assert data.effective_status({**record, "heartbeat": now - 1}, now=now) == "running"
+def test_device_short_names_the_gpu():
+    assert data.device_short("cuda:0 (NVIDIA H100 80GB HBM3)") == "NVIDIA H100 80GB HBM3"
+    assert data.device_short("cpu (2 threads)") == "CPU"
+    assert data.device_short(None) == "not started"
+
+
+def test_experiment_key_ignores_seed_and_device():
     a = Config.from_dict({"seed": 1}).to_dict()
     b = Config.from_dict({"seed": 2, "device": "cpu"}).to_dict()
     c = Config.from_dict({"seed": 1, "algorithm": {"rounds": 3}}).to_dict()

@@ -82,3 +82,11 @@ def test_unknown_job_error_lists_known_ones(store):
     job = store.create_job({}, "i" * 64)["id"]
     with pytest.raises(KeyError, match=job):
         store.get_job("nope")
+
+
+def test_a_running_job_whose_local_worker_died_is_interrupted_without_waiting(store):
+    job = store.create_job({}, "j" * 64, status="running")["id"]
+    store.update_job(job, worker_pid=2 ** 22 + 12345, heartbeat=time.time() - 10)    # no such process
+    assert store.get_job(job)["status"] == "interrupted"
+    store.update_job(job, heartbeat=time.time())                                    # within the grace period
+    assert store.get_job(job)["status"] == "running"
