@@ -69,11 +69,12 @@ class ConfigError(ValueError):
 
 def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False,
-           when: dict[str, tuple] | None = None) -> Any:
+           when: dict[str, tuple] | tuple[dict[str, tuple], ...] | None = None) -> Any:
     """A dataclass field with the metadata that validation and the app's form read.
 
     ``low``/``high`` bound numbers (open bounds exclude the end point); ``when`` maps a dotted
-    field to the values for which this option applies, e.g. ``{"algorithm.rewind": ("weights",)}``.
+    field to the values for which this option applies, e.g. ``{"algorithm.rewind": ("weights",)}``
+    (all conditions must hold), or is a tuple of such dicts, any one of which suffices.
     """
     meta = {"help": help, "choices": choices, "low": low, "high": high,
             "low_open": low_open, "high_open": high_open, "when": when or {}}
@@ -190,7 +191,10 @@ class AlgorithmConfig:
                                                                   "algorithm.rewind": ("lr", "none")})
     warmup_fraction: float = option(0.1, "LLR/ALLR/CLR warm-up, as a fraction of each retraining "
                                     "(the BIMP paper's 'short warm-up').", low=0.0, high=1.0,
-                                    high_open=True, when={"algorithm.name": ("imp", "one_shot", "bimp")})
+                                    high_open=True,
+                                    when=({"algorithm.name": _IMP, "algorithm.rewind": ("lr", "none"),
+                                           "algorithm.lr_policy": ("clr", "llr", "allr")},
+                                          {"algorithm.name": ("bimp",)}))
     sigmoid_alpha: float | None = option(
         None, "ASNI's alpha: final-sparsity scale of p_e = alpha * sigmoid((e - beta E)/gamma); null = "
         "solved so that the last epoch hits target_sparsity.", low=0.0, high=1.0, low_open=True,
@@ -466,7 +470,7 @@ class FieldSpec:
     choices: tuple | None
     low: float | None
     high: float | None
-    when: dict[str, tuple]
+    when: dict[str, tuple] | tuple[dict[str, tuple], ...]
 
 
 def field_specs(cls: type = Config, prefix: str = "") -> list[FieldSpec]:
@@ -488,7 +492,8 @@ def field_specs(cls: type = Config, prefix: str = "") -> list[FieldSpec]:
 
 def applies(spec: FieldSpec, values: dict[str, Any]) -> bool:
     """Whether a field applies given the current dotted values (the form hides it otherwise)."""
-    return all(values.get(k) in allowed for k, allowed in spec.when.items())
+    alternatives = spec.when if isinstance(spec.when, tuple) else (spec.when,)
+    return any(all(values.get(k) in allowed for k, allowed in cond.items()) for cond in alternatives)
 
 
 # --------------------------------------------------------------------------------------------

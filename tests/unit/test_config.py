@@ -116,3 +116,8 @@ def test_field_specs_carry_metadata_and_when_conditions():
     assert not applies(momentum, {"training.optimizer": "adam"})
     assert applies(momentum, {"training.optimizer": "sgd"})
     assert set(specs) >= {"model.name", "dataset.name", "seed", "repeats", "device"}
+    warmup = specs["algorithm.warmup_fraction"]            # alternatives: an LLR-like policy, or BIMP
+    assert applies(warmup, {"algorithm.name": "bimp"})
+    assert applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "lr", "algorithm.lr_policy": "allr"})
+    assert not applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "lr", "algorithm.lr_policy": "ft"})
+    assert not applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "weights"})
