@@ -63,9 +63,14 @@ def layer_sparsity(masks: Masks) -> dict[str, float]:
 class MaskEnforcer:
     """Keeps pruned weights at exactly zero during training, with foreach kernels and no hooks.
 
-    ``mask_gradients()`` runs after backward (pruned weights get no gradient, so gradient-norm
-    clipping sees only the live network); ``mask_weights()`` runs after the optimizer step (so
-    weight decay or an optimizer's moments can never revive a pruned weight).
+    ``mask_weights()`` runs after every optimizer step, so no optimizer (momentum, weight decay,
+    Adam's moments) can revive a pruned weight. The gradients of pruned weights are left alone:
+    every optimizer here updates each entry from its own gradient only, so they cannot touch the
+    live weights, and the pruned entries are zeroed again right after the step. The one global
+    quantity, the gradient norm of clipping, is computed over the live weights only
+    (:meth:`clip_grad_norm`). (Zeroing those gradients instead would keep Adam's second moment at
+    exactly 0, and torch's CPU ``sqrt`` of exact zeros is ~20x slower than of other values: a
+    90 %-sparse round took 45 % longer than a dense one.)
     """
 
     def __init__(self, params: dict[str, nn.Parameter], masks: Masks):
@@ -77,11 +82,26 @@ class MaskEnforcer:
         torch._foreach_mul_(self.params, self.factors)
 
     @torch.no_grad()
-    def mask_gradients(self) -> None:
+    def clip_grad_norm(self, parameters: list[nn.Parameter], max_norm: float) -> float:
+        """Scale every gradient by min(1, max_norm / (‖g_live‖₂ + 1e-6)), as ``clip_grad_norm_``
+        does, where ‖g_live‖₂ counts the gradients of live weights only (pruned entries masked
+        out of the norm, not out of the gradients). Returns the norm."""
+        masked_ids = {id(p) for p in self.params}
         pairs = [(p.grad, f) for p, f in zip(self.params, self.factors) if p.grad is not None]
+        others = [p.grad for p in parameters if p.grad is not None and id(p) not in masked_ids]
+        squares = []
         if pairs:
             grads, factors = zip(*pairs)
-            torch._foreach_mul_(list(grads), list(factors))
+            squares += [n * n for n in torch._foreach_norm(torch._foreach_mul(list(grads), list(factors)))]
+        if others:
+            squares += [n * n for n in torch._foreach_norm(others)]
+        if not squares:
+            return 0.0
+        total = torch.stack(squares).sum().sqrt()
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        all_grads = [p.grad for p in parameters if p.grad is not None]
+        torch._foreach_mul_(all_grads, coef)
+        return total
 
 
 def save_masks(masks: Masks, path: str | pathlib.Path) -> None:

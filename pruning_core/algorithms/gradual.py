@@ -11,7 +11,7 @@ over the weights of every conv/linear layer (never biases or batch norm): of the
 (ties: earlier layer, then lower index first), so the count is exact and nothing regrows. The
 paper's threshold "τ_g = p-th percentile of |θ|" over all gathered weights is the same rule,
 since pruned weights are zero and rank first; a count avoids a threshold's ties. The optimizer
-state is kept across epochs (pruned weights get no gradient and are re-zeroed after every step).
+state is kept across epochs (pruned weights are re-zeroed after every step).
 
 **Gradual** runs the same loop on Zhu & Gupta's cubic schedule
 s_e = s_f (1 − (1 − (e − t₀)/(t_end − t₀))³) between t₀ = ``gradual_start`` and t_end (s_i = 0).

@@ -21,8 +21,8 @@ One repeat, following Algorithm 1 of Zullich et al. (AIMP paper) and Renda et al
 * **One-shot** is one round. **BIMP** (Zimmer et al.) spends a budget of T epochs: T0 dense
   epochs on a linear schedule from η₁ to 0, then R rounds of ALLR retraining sharing T − T0.
 
-Each round starts a fresh optimizer (no momentum carried across rounds). Pruned weights receive
-no gradient and are re-zeroed after every step. The data order of round r is drawn from a
+Each round starts a fresh optimizer (no momentum carried across rounds). Pruned weights are
+re-zeroed after every step (and left out of the gradient norm of clipping). The data order of round r is drawn from a
 generator seeded by (seed, r), so a resumed run trains exactly as an uninterrupted one would.
 """
 

@@ -39,15 +39,29 @@ def test_masks_round_trip_bit_packed(tmp_path):
         assert data["m0"].size == 7 and data["m1"].size == 5
 
 
-def test_enforcer_zeroes_pruned_weights_and_gradients():
+def test_enforcer_zeroes_pruned_weights():
     layer = nn.Linear(3, 2, bias=False)
     mask = torch.tensor([[True, False, True], [False, True, True]])
     enforcer = MaskEnforcer({"w": layer.weight}, {"w": mask})
-    layer(torch.ones(1, 3)).sum().backward()
-    enforcer.mask_gradients()
-    assert (layer.weight.grad[~mask] == 0).all() and (layer.weight.grad[mask] == 1).all()
     enforcer.mask_weights()
-    assert (layer.weight[~mask] == 0).all()
+    assert (layer.weight[~mask] == 0).all() and (layer.weight[mask] != 0).all()
+
+
+def test_clipping_measures_the_live_gradients_only():
+    w = nn.Parameter(torch.zeros(2, 2))
+    b = nn.Parameter(torch.zeros(2))
+    mask = torch.tensor([[True, False], [True, True]])
+    w.grad = torch.tensor([[3.0, 100.0], [0.0, 0.0]])     # the pruned entry's 100 must not count
+    b.grad = torch.tensor([4.0, 0.0])
+    enforcer = MaskEnforcer({"w": w}, {"w": mask})
+    total = enforcer.clip_grad_norm([w, b], max_norm=1.0)
+    assert float(total) == pytest.approx(5.0)               # sqrt(3² + 4²)
+    scale = 1.0 / (5.0 + 1e-6)
+    assert w.grad.flatten().tolist() == pytest.approx([3 * scale, 100 * scale, 0, 0])
+    assert b.grad.tolist() == pytest.approx([4 * scale, 0])
+    w.grad, b.grad = torch.tensor([[0.3, 9.0], [0.0, 0.0]]), torch.tensor([0.4, 0.0])
+    enforcer.clip_grad_norm([w, b], max_norm=1.0)          # live norm 0.5 < 1: unchanged
+    assert w.grad[0, 0].item() == pytest.approx(0.3) and b.grad[0].item() == pytest.approx(0.4)
 
 
 def test_step_schedule_per_iteration():
