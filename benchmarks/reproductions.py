@@ -192,6 +192,8 @@ def main() -> int:
             jobs[name], cmd = run_config(name)
             cmds.append(cmd)
         parts += SECTIONS[key](jobs, cmds)
+    # The hand-written "Reading the results" section of docs/reproductions.md interprets one run;
+    # rewrite it when the numbers change.
     pathlib.Path(args.out).write_text("\n".join(parts) + "\n")
     print(f"wrote {args.out}")
     return 0
