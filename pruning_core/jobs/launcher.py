@@ -110,21 +110,15 @@ def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: st
 
 def resume(job_id: str, cache_dir: str | pathlib.Path | None = None) -> None:
     """Requeue an interrupted, failed or cancelled job; it continues after its last finished round."""
-    store = JobStore(cache_dir)
-    try:
+    with JobStore(cache_dir) as store:
         store.requeue(job_id)
-    finally:
-        store.close()
     ensure_worker(cache_dir)
 
 
 def cancel(job_id: str, cache_dir: str | pathlib.Path | None = None) -> None:
     """Ask for cooperative cancellation (a queued job is cancelled at once; finished rounds stay)."""
-    store = JobStore(cache_dir)
-    try:
+    with JobStore(cache_dir) as store:
         store.request_cancel(job_id)
-    finally:
-        store.close()
 
 
 def worker_pids(cache_dir: str | pathlib.Path | None = None) -> list[int]:

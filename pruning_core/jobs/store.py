@@ -62,6 +62,12 @@ class JobStore:
         self._jobs.close()
         self._events.close()
 
+    def __enter__(self) -> JobStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- job records -------------------------------------------------------------------------
 
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",

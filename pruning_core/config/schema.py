@@ -21,66 +21,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import pathlib
-import tomllib
-import typing
 from dataclasses import dataclass, field
 from typing import Any
+
+from .fields import ConfigError, FieldError, build_section, option, set_dotted
 
 # Registry names, duplicated here so that this module stays torch-free (the app imports it to
 # build its form). tests/unit/test_config.py checks them against models.MODELS / data.DATASETS.
 MODEL_NAMES = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6", "vgg11", "vgg13", "vgg16",
                "vgg19", "resnet20", "resnet56", "resnet18")
 DATASET_NAMES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")
-
-
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FieldError:
-    """One invalid value: the dotted field name, the value given, and what is allowed."""
-
-    field: str
-    value: Any
-    allowed: str
-
-    def __str__(self) -> str:
-        return f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
-
-
-class ConfigError(ValueError):
-    """A config that failed validation; ``errors`` lists every offending field."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = list(errors)
-        super().__init__("invalid config:\n  " + "\n  ".join(str(e) for e in self.errors))
-
-    def for_field(self, dotted: str) -> list[FieldError]:
-        """The errors about one field (the app shows them next to its widget)."""
-        return [e for e in self.errors if e.field == dotted]
-
-
-# --------------------------------------------------------------------------------------------
-# Field metadata
-# --------------------------------------------------------------------------------------------
-
-def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
-           high: float | None = None, low_open: bool = False, high_open: bool = False,
-           when: dict[str, tuple] | tuple[dict[str, tuple], ...] | None = None) -> Any:
-    """A dataclass field with the metadata that validation and the app's form read.
-
-    ``low``/``high`` bound numbers (open bounds exclude the end point); ``when`` maps a dotted
-    field to the values for which this option applies, e.g. ``{"algorithm.rewind": ("weights",)}``
-    (all conditions must hold), or is a tuple of such dicts, any one of which suffices.
-    """
-    meta = {"help": help, "choices": choices, "low": low, "high": high,
-            "low_open": low_open, "high_open": high_open, "when": when or {}}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,10 +219,12 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict | None = None) -> Config:
         """Build and validate a config from a partial nested dict; raise ConfigError on any problem."""
+        from .checks import cross_checks
+
         errors: list[FieldError] = []
-        config = _build(cls, data or {}, "", errors)
+        config = build_section(cls, data or {}, "", errors)
         if not errors:
-            errors.extend(_cross_checks(config))
+            errors.extend(cross_checks(config))
         if errors:
             raise ConfigError(errors)
         return config
@@ -285,7 +237,7 @@ class Config:
         """A validated copy with dotted overrides, e.g. ``replace(**{"training.epochs": 3})``."""
         data = self.to_dict()
         for key, value in dotted.items():
-            _set_dotted(data, key, value)
+            set_dotted(data, key, value)
         return Config.from_dict(data)
 
     # ---- identity ----------------------------------------------------------------------------
@@ -365,7 +317,7 @@ class Config:
     def planned_sparsity(self) -> list[float]:
         """Planned global sparsity: after each round 0..R (1 − (1 − p)^r), or, for asni and
         gradual, after each epoch 1..E of the single run."""
-        from . import schedules  # torch-free; imported here because schedules imports this module
+        from .. import schedules  # torch-free; imported here because schedules imports this module
 
         a, E = self.algorithm, self.training.epochs
         if a.name == "asni":
@@ -382,7 +334,7 @@ class Config:
 
     def sigmoid_alpha(self) -> float:
         """ASNI's α: given, or solved so that p_E = target_sparsity exactly."""
-        from . import schedules
+        from .. import schedules
 
         a = self.algorithm
         if a.sigmoid_alpha is not None:
@@ -396,260 +348,3 @@ class Config:
         return end if end is not None else -(-3 * self.training.epochs // 4)
 
 
-# --------------------------------------------------------------------------------------------
-# Loading and overriding
-# --------------------------------------------------------------------------------------------
-
-def defaults() -> Config:
-    """The complete default config."""
-    return Config()
-
-
-def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a partial JSON or TOML file (by extension), apply ``key=value`` overrides, validate.
-
-    Override values are parsed as JSON where possible (``3``, ``0.5``, ``null``, ``true``,
-    ``[80, 120]``) and taken as strings otherwise (``adam``).
-    """
-    data: dict = {}
-    if path is not None:
-        path = pathlib.Path(path)
-        text = path.read_text()
-        if path.suffix.lower() == ".toml":
-            data = tomllib.loads(text)
-        elif path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            raise ConfigError([FieldError("--config", str(path), "a .json or .toml file")])
-    for item in overrides or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError([FieldError("--set", item, "dotted.key=value, e.g. training.epochs=3")])
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        _set_dotted(data, key.strip(), value)
-    return Config.from_dict(data)
-
-
-def to_toml(config: Config) -> str:
-    """The config as TOML (``null`` fields are omitted: they load back as their default null)."""
-    data = config.to_dict()
-    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for section, values in data.items():
-        if isinstance(values, dict):
-            lines.append(f"\n[{section}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
-    return "\n".join(lines) + "\n"
-
-
-def _set_dotted(data: dict, dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = data
-    for part in parents:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError([FieldError(dotted, value, f"'{part}' is not a section")])
-    node[leaf] = value
-
-
-# --------------------------------------------------------------------------------------------
-# Field descriptions for the app's form
-# --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """One leaf field: dotted path, type name, default and the metadata the form renders."""
-
-    path: str
-    type: str          # "int" | "float" | "bool" | "str" | "list[int]"
-    optional: bool     # None/null allowed
-    default: Any
-    help: str
-    choices: tuple | None
-    low: float | None
-    high: float | None
-    when: dict[str, tuple] | tuple[dict[str, tuple], ...]
-
-
-def field_specs(cls: type = Config, prefix: str = "") -> list[FieldSpec]:
-    """Every leaf field of the config, in declaration order, with its metadata."""
-    specs: list[FieldSpec] = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        path = prefix + f.name
-        kind, optional = _type_name(hints[f.name])
-        if kind == "section":
-            specs += field_specs(hints[f.name], path + ".")
-            continue
-        m = f.metadata
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        specs.append(FieldSpec(path, kind, optional, default, m["help"], m["choices"], m["low"],
-                               m["high"], m["when"]))
-    return specs
-
-
-def applies(spec: FieldSpec, values: dict[str, Any]) -> bool:
-    """Whether a field applies given the current dotted values (the form hides it otherwise)."""
-    alternatives = spec.when if isinstance(spec.when, tuple) else (spec.when,)
-    return any(all(values.get(k) in allowed for k, allowed in cond.items()) for cond in alternatives)
-
-
-# --------------------------------------------------------------------------------------------
-# Validation internals
-# --------------------------------------------------------------------------------------------
-
-def _type_name(hint: Any) -> tuple[str, bool]:
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    if optional:
-        hint = next(a for a in args if a is not type(None))
-    if dataclasses.is_dataclass(hint):
-        return "section", optional
-    if typing.get_origin(hint) is list:
-        return "list[int]", optional
-    return {int: "int", float: "float", bool: "bool", str: "str"}[hint], optional
-
-
-def _build(cls: type, data: Any, prefix: str, errors: list[FieldError]) -> Any:
-    if not isinstance(data, dict):
-        errors.append(FieldError(prefix.rstrip(".") or "config", data, "a table/object of fields"))
-        return cls()
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            errors.append(FieldError(prefix + str(key), data[key],
-                                     f"a known key; this section has: {', '.join(names)}"))
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name not in data:
-            continue
-        path = prefix + f.name
-        kind, optional = _type_name(hints[f.name])
-        if kind == "section":
-            kwargs[f.name] = _build(hints[f.name], data[f.name], path + ".", errors)
-            continue
-        value = _coerce(data[f.name], kind, optional, f.metadata, path, errors)
-        if value is not _INVALID:
-            kwargs[f.name] = value
-    return cls(**kwargs)
-
-
-_INVALID = object()
-
-
-def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
-            errors: list[FieldError]) -> Any:
-    """Check one leaf value against its type, choices and bounds; record a FieldError if wrong."""
-    if value is None:
-        if optional:
-            return None
-        errors.append(FieldError(path, value, _describe(kind, meta)))
-        return _INVALID
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-        "list[int]": isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
-                                                     for v in value),
-    }[kind]
-    given = value
-    if ok and kind == "float":
-        value = float(value)
-        ok = math.isfinite(value)
-    if ok and meta["choices"] is not None:
-        ok = value in meta["choices"]
-    if ok and kind in ("int", "float"):
-        low, high = meta["low"], meta["high"]
-        if low is not None:
-            ok = value > low if meta["low_open"] else value >= low
-        if ok and high is not None:
-            ok = value < high if meta["high_open"] else value <= high
-    if not ok:
-        errors.append(FieldError(path, given, _describe(kind, meta, optional)))
-        return _INVALID
-    return value
-
-
-def _describe(kind: str, meta: dict, optional: bool = False) -> str:
-    """Human wording of what a field accepts, e.g. 'a number in (0, 1)' or 'one of sgd, adam'."""
-    if meta["choices"] is not None:
-        text = "one of " + ", ".join(map(str, meta["choices"]))
-    else:
-        text = {"int": "an integer", "float": "a number", "bool": "true or false",
-                "str": "a string", "list[int]": "a list of integers"}[kind]
-        low, high = meta["low"], meta["high"]
-        if low is not None and high is not None:
-            text += f" in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
-        elif low is not None:
-            text += f" {'>' if meta['low_open'] else '>='} {low:g}"
-        elif high is not None:
-            text += f" {'<' if meta['high_open'] else '<='} {high:g}"
-    return text + (" or null" if optional else "")
-
-
-def _cross_checks(c: Config) -> list[FieldError]:
-    """Constraints between fields (each error names the field to change)."""
-    errors: list[FieldError] = []
-    a, pr, tr = c.algorithm, c.pruner, c.training
-    T, k, tau = tr.epochs, a.rewind_epoch, a.partial_epochs
-    k_used = a.name in _IMP and not (c.keeps_weights_with_policy and a.retrain_epochs is not None)
-    if k_used and k >= T:
-        errors.append(FieldError("algorithm.rewind_epoch", k,
-                                 f"an epoch 0 <= k < training.epochs ({T}), so that T - k >= 1"))
-    if a.name == "imp" and tau is not None and not (k < tau <= T):
-        errors.append(FieldError("algorithm.partial_epochs", tau,
-                                 f"tau with rewind_epoch ({k}) < tau <= training.epochs ({T}), "
-                                 "so that intermediate rounds retrain tau - k >= 1 epochs"))
-    if c.keeps_weights_with_policy and a.lr_policy == "lrw" and (a.retrain_epochs or T - k) > T:
-        errors.append(FieldError("algorithm.retrain_epochs", a.retrain_epochs,
-                                 f"at most training.epochs ({T}): LRW replays the schedule's last T_rt epochs"))
-    if a.name in ("asni", "gradual") and a.target_sparsity is None and \
-            not (a.name == "asni" and a.sigmoid_alpha is not None):
-        errors.append(FieldError("algorithm.target_sparsity", None,
-                                 "a final sparsity in (0, 1) (asni also accepts sigmoid_alpha instead)"))
-    if a.name == "asni" and a.sigmoid_alpha is not None and a.target_sparsity is not None:
-        errors.append(FieldError("algorithm.sigmoid_alpha", a.sigmoid_alpha,
-                                 "null when target_sparsity is given (alpha is then solved from it)"))
-    if a.name == "gradual" and not (a.gradual_start < c.gradual_end() <= T):
-        errors.append(FieldError("algorithm.gradual_end", a.gradual_end,
-                                 f"an epoch with gradual_start ({a.gradual_start}) < end <= training.epochs ({T})"))
-    if a.name == "bimp" and T - a.bimp_dense_epochs < a.rounds:
-        errors.append(FieldError("algorithm.bimp_dense_epochs", a.bimp_dense_epochs,
-                                 f"T0 <= training.epochs - rounds ({T - a.rounds}), so every round retrains >= 1 epoch"))
-    if pr.method in ("activation", "aiap") and pr.structure != "filters":
-        errors.append(FieldError("pruner.structure", pr.structure,
-                                 "filters: activation-based pruning (IAP, AIAP) removes whole filters/neurons"))
-    if pr.scope == "global" and (pr.conv_rate is not None or pr.dense_rate is not None):
-        errors.append(FieldError("pruner.scope", pr.scope,
-                                 "local or per_type when conv_rate/dense_rate are set (one global ranking has one rate)"))
-    if pr.method == "activation" and pr.scope != "local":
-        errors.append(FieldError("pruner.scope", pr.scope, "local: IAP prunes a fraction of each layer's filters"))
-    if pr.structure == "filters" and c.model.name.startswith("resnet"):
-        errors.append(FieldError("pruner.structure", pr.structure,
-                                 "unstructured, channels or hybrid for ResNets: filter pruning needs a plain "
-                                 "chain of layers (skip connections share channels)"))
-    if pr.structure == "hybrid" and pr.layers != "all":
-        errors.append(FieldError("pruner.layers", pr.layers, "all: hybrid prunes convs and linear layers"))
-    if a.name in ("asni", "gradual"):
-        for name in ("output_rate", "conv_rate", "dense_rate"):
-            if getattr(pr, name) not in (None, 0, 0.0):
-                errors.append(FieldError(f"pruner.{name}", getattr(pr, name),
-                                         f"null or 0 for {a.name}: a per-round rate means nothing on a sparsity schedule"))
-    if a.name in ("asni", "gradual") and (pr.structure != "unstructured" or pr.method not in ("magnitude", "random")):
-        errors.append(FieldError("pruner.structure", pr.structure,
-                                 f"unstructured magnitude or random pruning: {a.name} prunes weights globally"))
-    if any(m <= 0 or m >= T for m in tr.milestones) or tr.milestones != sorted(set(tr.milestones)):
-        errors.append(FieldError("training.milestones", tr.milestones,
-                                 f"increasing epochs strictly between 0 and training.epochs ({T})"))
-    if tr.warmup_epochs >= T:
-        errors.append(FieldError("training.warmup_epochs", tr.warmup_epochs,
-                                 f"a number of epochs < training.epochs ({T})"))
-    device = c.device
-    if not (device in ("auto", "cpu", "cuda", "mps") or
-            (device.startswith("cuda:") and device[5:].isdigit())):
-        errors.append(FieldError("device", device, "auto, cpu, cuda, cuda:N or mps"))
-    return errors
