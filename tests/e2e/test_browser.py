@@ -2,13 +2,15 @@
 
 The scenario: open the app, launch the quick-start experiment, watch the accuracy-vs-remaining-
 weights chart gain a point without reloading, reload and still see the job, launch a second job
-from the Experiment page and cancel it. Screenshots of every page go to ``docs/screenshots/``.
+from the Experiment page and cancel it. Screenshots of every page go to a temporary folder, or to
+``docs/screenshots/`` (the README's pictures) with ``PRUNELAB_UPDATE_SCREENSHOTS=1``.
 Streamlit and every worker it started are killed at the end, whatever happened.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import pathlib
 import signal
 import socket
@@ -23,7 +25,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
-SHOTS = REPO / "docs" / "screenshots"
+SHOTS = (REPO / "docs" / "screenshots" if os.environ.get("PRUNELAB_UPDATE_SCREENSHOTS") == "1"
+         else pathlib.Path(tempfile.gettempdir()) / "prunelab-screenshots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WIDTH = 1400
