@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pruning_core.analysis.maskmath import jaccard_per_layer
+
 from . import data, figures, state
 
 KEY = "compare_jobs"
@@ -101,13 +103,13 @@ def jaccard(by_id: dict, chosen: list[str], labels: dict, baseline: str) -> None
     for (i, repeat), files in sources.items():
         if (i, repeat) == (baseline, 0) or round_index not in files:
             continue
-        distances = figures.jaccard_per_layer(reference, state.masks(files[round_index]))
+        distances = jaccard_per_layer(reference, state.masks(files[round_index]))
         if distances:
             columns[f"{labels[i]} · seed {by_id[i]['config']['seed'] + repeat}"] = distances
     if not columns:
         st.info("No layer has the same shape in the baseline and the other runs (different models?).")
         return
-    table = pd.DataFrame(columns)
+    table = pd.DataFrame(columns).rename(index={"__model__": "whole model"})
     st.plotly_chart(figures.jaccard_bars(table, title=f"Jaccard distance to {labels[baseline]} · seed "
                                          f"{by_id[baseline]['config']['seed']} after round {round_index}"),
                     key="jaccard_bars")

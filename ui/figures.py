@@ -212,21 +212,6 @@ def mask_heatmap(mask: np.ndarray, weights: np.ndarray | None = None, name: str 
     return fig
 
 
-def jaccard_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """1 − |A ∩ B| / |A ∪ B| over the kept entries of two masks of the same shape (0 if both empty)."""
-    a, b = np.asarray(a, dtype=bool), np.asarray(b, dtype=bool)
-    if a.shape != b.shape:
-        raise ValueError(f"masks have different shapes: {a.shape} vs {b.shape}")
-    union = np.logical_or(a, b).sum()
-    return 0.0 if union == 0 else float(1.0 - np.logical_and(a, b).sum() / union)
-
-
-def jaccard_per_layer(masks_a: dict[str, np.ndarray], masks_b: dict[str, np.ndarray]) -> dict[str, float]:
-    """Jaccard distance per layer present in both (with the same shape)."""
-    return {n: jaccard_distance(masks_a[n], masks_b[n]) for n in masks_a
-            if n in masks_b and masks_a[n].shape == masks_b[n].shape}
-
-
 def jaccard_bars(table: pd.DataFrame, title: str = "Mask Jaccard distance per layer") -> go.Figure:
     """Grouped bars: rows of ``table`` are layers, columns are compared pairs."""
     fig = go.Figure([go.Bar(x=table.index, y=table[c], name=str(c), marker_color=PALETTE[i % len(PALETTE)],
@@ -316,3 +301,57 @@ def geometric_schedule(values: list[float], title: str = "s_r = 1 − (1 − p)^
     fig.update_traces(line_shape="linear")
     fig.update_xaxes(dtick=1 if len(values) <= 25 else None)
     return fig
+
+
+# ---- analyses (effective sparsity, stability, mask dynamics) ------------------------------------
+
+def _per_round_median(rounds: pd.DataFrame, column: str) -> pd.Series:
+    return rounds.groupby("round")[column].median()
+
+
+def explicit_vs_effective(rounds: pd.DataFrame, title: str = "Explicit vs effective sparsity") -> go.Figure:
+    """Per round (median over repeats): sparsity counting pruned weights only, and counting also the
+    weights that downstream pruning disconnected (effective sparsity)."""
+    fig = go.Figure()
+    for i, (column, name) in enumerate((("sparsity", "explicit"), ("effective_sparsity", "effective"))):
+        if column in rounds and rounds[column].notna().any():
+            values = 100 * _per_round_median(rounds.dropna(subset=[column]), column)
+            fig.add_scatter(x=values.index, y=values.values, mode="lines+markers", name=name,
+                            line=dict(color=PALETTE[i], dash="dash" if i else "solid"))  # visible when equal
+    fig.update_xaxes(title="round")
+    fig.update_yaxes(title="sparsity (%)", range=[0, 100])
+    return _layout(fig, title)
+
+
+def stability_per_round(rounds: pd.DataFrame, title: str = "Weight stability across rounds") -> go.Figure:
+    """Per round r ≥ 1 (median over repeats): mean |w_r − w_{r−1}| over weights alive in both
+    (Paganini & Forde Fig. 8) and the L2 distance of the trained sparse weights to the dense ones."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("mean |w_r − w_(r−1)|", "‖m ⊙ (w_r − w_dense)‖₂"))
+    if "weight_stability" in rounds:
+        rows = rounds.dropna(subset=["weight_stability"])
+        values = pd.Series([ws.get("__model__") for ws in rows["weight_stability"]], index=rows["round"].values,
+                           dtype=float).groupby(level=0).median()
+        fig.add_scatter(x=values.index, y=values.values, mode="lines+markers", name="weight stability",
+                        line=dict(color=PALETTE[0]), row=1, col=1)
+    if "stability_to_pruning" in rounds and rounds["stability_to_pruning"].notna().any():
+        values = _per_round_median(rounds.dropna(subset=["stability_to_pruning"]), "stability_to_pruning")
+        fig.add_scatter(x=values.index, y=values.values, mode="lines+markers", name="distance to dense",
+                        line=dict(color=PALETTE[1]), row=1, col=2)
+    fig.update_xaxes(title="round")
+    return _layout(fig, title, showlegend=False)
+
+
+def mask_dynamics(epochs: pd.DataFrame, title: str = "Mask dynamics (AIMP §V-F)") -> go.Figure:
+    """Per epoch of the first repeat, all rounds end to end: D and D̃ (% of the potential mask that
+    changed since the previous epoch, of the current / original weight count), and L∞."""
+    first = epochs[epochs["repeat"] == epochs["repeat"].min()].reset_index(drop=True)
+    x = first.index + 1
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("D and D̃ (%)", "L∞ of the weights"))
+    for i, (column, name) in enumerate((("mask_change_D", "D"), ("mask_change_D_tilde", "D̃"))):
+        if column in first:
+            fig.add_scatter(x=x, y=100 * first[column], mode="lines+markers", name=name,
+                            line=dict(color=PALETTE[i]), row=1, col=1)
+    if "linf" in first:
+        fig.add_scatter(x=x, y=first["linf"], mode="lines", name="L∞", line=dict(color=PALETTE[2]), row=1, col=2)
+    fig.update_xaxes(title="epoch (all rounds end to end)")
+    return _layout(fig, title)

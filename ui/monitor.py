@@ -13,9 +13,11 @@ import time
 import pandas as pd
 import streamlit as st
 
+from pruning_core.analysis.compression import compression_table
 from pruning_core.config import Config
 from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
 from pruning_core.jobs import launcher
+from pruning_core.summary import split_variants
 
 from . import data, figures, schedules, state
 
@@ -243,8 +245,33 @@ def live(job_id: str) -> None:
     controls(record)
     header(record, events)
     live_charts(record, rounds, epochs, len(events))
+    analyses(rounds, epochs, events)
     st.caption(f"{len(events)} events · updated {time.strftime('%H:%M:%S')}"
                + (" · refreshing every second" if active else ""))
+
+
+def analyses(rounds: pd.DataFrame, epochs: pd.DataFrame, events: list[dict]) -> None:
+    """What the engine measured beyond accuracy: effective sparsity, stability, mask dynamics,
+    compression at an accuracy drop (IAP Table 2) and ASNI's T1 columns."""
+    main, _ = split_variants(rounds)
+    with st.expander("Analyses", expanded=False):
+        if len(main) > 1:
+            left, right = st.columns(2)
+            left.plotly_chart(figures.explicit_vs_effective(main), key="an_effective")
+            right.plotly_chart(figures.stability_per_round(main), key="an_stability")
+            table = compression_table(main).rename(columns={"drop": "accuracy drop"})
+            st.caption("Most compressed round within an accuracy drop of 0 and 1 point from the dense network "
+                       "(compression = total / remaining weights; FLOPs speed-up from non-zero FLOPs):")
+            st.dataframe(table[[c for c in ("accuracy drop", "round", "remaining_fraction", "compression_ratio",
+                                            "flops_speedup", "accuracy") if c in table]], hide_index=True)
+        if len(epochs) and "mask_change_D" in epochs:
+            st.plotly_chart(figures.mask_dynamics(epochs), key="an_dynamics")
+        asni = [e for e in events if e["type"] == "asni_summary"]
+        if asni:
+            st.dataframe(pd.DataFrame([{"repeat": e["repeat"], "sparsity": e["final_sparsity"], "T1-A-I": e["t1_a_i"],
+                                        "T1-A-II": e["t1_a_ii"], "T1-S": e["t1_s"]} for e in asni]), hide_index=True)
+        if len(main) <= 1 and not asni:
+            st.info("Analyses appear after the first pruning round.")
 
 
 def masks_part(job_id: str) -> None:

@@ -178,7 +178,8 @@ def test_compare_table_and_mask_similarity_of_seeds(store_dir, no_worker):
     table = at.dataframe[0].value
     assert list(table["cost (epochs)"]) == [2] and list(table["speed-up"]) == [1.0]
     jaccard = at.dataframe[1].value
-    assert list(jaccard.index) == ["classifier.0.weight", "classifier.2.weight", "classifier.4.weight"]
+    assert list(jaccard.index) == ["classifier.0.weight", "classifier.2.weight", "classifier.4.weight",
+                                   "whole model"]
     assert ((jaccard > 0) & (jaccard < 1)).all().all()         # seeds 0 and 1 keep different weights
     at.button(key="seeds_button").click().run()
     assert at.multiselect(key="compare_jobs").value == [job_id]

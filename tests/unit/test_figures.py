@@ -110,19 +110,6 @@ def test_weights_view_blanks_pruned_entries():
     assert z[0, 0] == 2.0 and np.isnan(z[0, 1]) and z[1, 0] == 0.5 and z[1, 1] == 1.0
 
 
-def test_jaccard_distance_exact():
-    a = np.array([1, 1, 0, 0, 1], dtype=bool)
-    b = np.array([1, 0, 1, 0, 1], dtype=bool)
-    assert figures.jaccard_distance(a, b) == pytest.approx(1 - 2 / 4)
-    assert figures.jaccard_distance(a, a) == 0.0
-    assert figures.jaccard_distance(a, ~a) == 1.0
-    assert figures.jaccard_distance(np.zeros(3, bool), np.zeros(3, bool)) == 0.0
-    with pytest.raises(ValueError):
-        figures.jaccard_distance(a, b[:4])
-    per_layer = figures.jaccard_per_layer({"x": a, "y": a, "z": a}, {"x": b, "y": a, "z": b[:4]})
-    assert per_layer == pytest.approx({"x": 0.5, "y": 0.0})          # z: shapes differ, skipped
-
-
 def test_layer_sparsity_bars_in_percent_with_global_line():
     fig = figures.layer_sparsity_bars({"a": 0.5, "b": 0.25}, 0.4)
     assert list(fig.data[0].x) == ["a", "b"] and np.allclose(fig.data[0].y, [50, 25])
@@ -226,3 +213,20 @@ def test_experiment_key_ignores_seed_and_device():
     b = Config.from_dict({"seed": 2, "device": "cpu"}).to_dict()
     c = Config.from_dict({"seed": 1, "algorithm": {"rounds": 3}}).to_dict()
     assert data.experiment_key(a) == data.experiment_key(b) != data.experiment_key(c)
+
+
+def test_analysis_figures_plot_the_engine_fields():
+    rounds = pd.DataFrame({"repeat": [0, 0, 0], "round": [0, 1, 2], "sparsity": [0.0, 0.2, 0.36],
+                           "effective_sparsity": [0.0, 0.25, 0.5],
+                           "weight_stability": [None, {"__model__": 0.1, "a": 0.2}, {"__model__": 0.05}],
+                           "stability_to_pruning": [None, 1.5, 2.5]})
+    fig = figures.explicit_vs_effective(rounds)
+    assert [t.name for t in fig.data] == ["explicit", "effective"]
+    assert list(fig.data[0].y) == pytest.approx([0, 20, 36]) and list(fig.data[1].y) == pytest.approx([0, 25, 50])
+    fig = figures.stability_per_round(rounds)
+    assert list(fig.data[0].x) == [1, 2] and list(fig.data[0].y) == pytest.approx([0.1, 0.05])
+    assert list(fig.data[1].y) == pytest.approx([1.5, 2.5])
+    epochs = pd.DataFrame({"repeat": [0, 0], "round": [0, 0], "mask_change_D": [None, 0.02],
+                           "mask_change_D_tilde": [None, 0.01], "linf": [0.5, 0.6]})
+    fig = figures.mask_dynamics(epochs)
+    assert list(fig.data[0].y)[1] == pytest.approx(2.0) and list(fig.data[2].y) == pytest.approx([0.5, 0.6])
