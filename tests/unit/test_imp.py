@@ -155,3 +155,15 @@ def test_a_failing_run_records_its_error(tmp_path):
         run({"model": {"name": "vgg11"}}, cache_dir=tmp_path)
     job = JobStore(tmp_path).list_jobs()[0]
     assert job["status"] == "failed" and "vgg11" in job["error"] and "Traceback" in job["traceback"]
+
+
+def test_sigma_sign_reinit_restarts_each_round_from_sigma_times_sign_of_init(tmp_path, calls):
+    result = run(tiny(algorithm__reinit="sigma_sign", algorithm__rounds=1), cache_dir=tmp_path)
+    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    init, rewind = ckpt.load_weights("init"), ckpt.load_weights("rewind")
+    mask1 = load_masks(ckpt.mask_file(1))
+    start = calls[1]["state"]
+    for name, mask in mask1.items():
+        sigma = init[name].std(unbiased=False)                   # the layer's σ at initialisation
+        assert torch.allclose(start[name], torch.sign(init[name]) * sigma * mask), name
+    assert torch.equal(start["classifier.0.bias"], rewind["classifier.0.bias"])   # biases: θ_k
