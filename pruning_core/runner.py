@@ -154,10 +154,10 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
 
 def load_result(job_id: str, *, cache_dir: str | pathlib.Path | None = None) -> RunResult:
     """Rebuild a :class:`RunResult` of any stored job from its events."""
-    store = JobStore(cache_dir)
-    record = store.get_job(job_id)
-    events = store.events(job_id)
+    with JobStore(cache_dir) as store:
+        record = store.get_job(job_id)
+        events = store.events(job_id)
+        run_dir = store.run_dir(job_id)
     rounds, epochs = events_to_frames(events)
     summary = build_summary(record, events, rounds, versions={"torch": torch.__version__})
-    return RunResult(job_id, record["status"], Config.from_dict(record["config"]), store.run_dir(job_id), rounds,
-                     epochs, summary)
+    return RunResult(job_id, record["status"], Config.from_dict(record["config"]), run_dir, rounds, epochs, summary)

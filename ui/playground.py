@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pruning_core import schedules as engine_schedules
 from pruning_core.config import Config, ConfigError
 
 from . import figures, schedules, state
@@ -25,7 +26,7 @@ def sigmoid_section() -> dict:
     beta = c[1].slider("β (midpoint, fraction of E)", 0.0, 1.0, 0.5, 0.01, key="sig_beta")
     gamma = c[2].slider("γ (width, epochs)", 0.1, 30.0, 4.0, 0.1, key="sig_gamma")
     epochs = c[3].slider("E (epochs)", 2, 300, 60, 1, key="sig_epochs")
-    values = schedules.sigmoid_sparsity(alpha, beta, gamma, epochs)
+    values = engine_schedules.sigmoid_schedule(alpha, beta, gamma, epochs)
     st.plotly_chart(figures.sigmoid_schedule(values), key="fig_sigmoid")
     st.session_state["play_sigmoid"] = values
     return {"algorithm.name": "asni", "algorithm.sigmoid_alpha": float(alpha), "algorithm.sigmoid_beta": float(beta),
@@ -43,7 +44,7 @@ def polynomial_section() -> dict:
         st.session_state["poly_ramp"] = (min(ramp[0], epochs - 1), epochs)
     start, end = c[2].slider("t₀ … t_end (ramp)", 0, epochs, (0, (3 * epochs + 3) // 4), 1, key="poly_ramp")
     end = max(end, start + 1)
-    values = schedules.polynomial_sparsity(s_i, s_f, start, end, epochs)
+    values = engine_schedules.polynomial_schedule(s_i, s_f, start, end, epochs)
     st.plotly_chart(figures.polynomial_schedule(values), key="fig_poly")
     st.session_state["play_poly"] = values
     if s_i > 0:
@@ -57,7 +58,7 @@ def geometric_section() -> tuple[float, int]:
     c = st.columns(2)
     rate = c[0].slider("p (pruning rate per round)", 0.01, 0.95, 0.2, 0.01, key="geo_rate")
     rounds = c[1].slider("R (rounds)", 1, 60, 10, 1, key="geo_rounds")
-    values = schedules.geometric_sparsity(rate, rounds)
+    values = engine_schedules.geometric_sparsity(rate, rounds)
     st.plotly_chart(figures.geometric_schedule(values), key="fig_geo")
     st.caption(f"After {rounds} rounds: {100 * values[-1]:.2f}% pruned, {100 * (1 - values[-1]):.2f}% remaining.")
     st.session_state["play_geo"] = values

@@ -19,27 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pruning_core import schedules as engine
 from pruning_core.config import Config
 from pruning_core.schedules import LRSchedule
 
 SAMPLES_PER_EPOCH = 20
 GRADUAL = ("asni", "gradual")
-
-
-def geometric_sparsity(rate: float, rounds: int) -> list[float]:
-    """s_r = 1 − (1 − p)^r for r = 0 … R."""
-    return engine.geometric_sparsity(rate, rounds)
-
-
-def sigmoid_sparsity(alpha: float, beta: float, gamma: float, epochs: int) -> list[float]:
-    """ASNI: s_e = α · sigmoid((e − βE)/γ) after each epoch e = 1 … E."""
-    return engine.sigmoid_schedule(alpha, beta, gamma, epochs)
-
-
-def polynomial_sparsity(initial: float, final: float, start: int, end: int, epochs: int) -> list[float]:
-    """Zhu & Gupta: s_e = s_f + (s_i − s_f)(1 − (e − t₀)/(t_end − t₀))³ after each epoch e = 1 … E."""
-    return engine.polynomial_schedule(initial, final, start, end, epochs)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pathlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 
@@ -47,4 +47,3 @@ class RunContext:
     progress: Progress
     resume: bool = False
     on_step: Callable[[], None] | None = field(default=None)   # test hook, called after every step
-    extras: dict[str, Any] = field(default_factory=dict)

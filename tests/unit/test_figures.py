@@ -7,10 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from pruning_core.summary import split_variants
 import pytest
 
+from pruning_core import schedules as engine_schedules
 from pruning_core.config import Config
+from pruning_core.summary import split_variants
 from ui import data, figures, schedules
 
 
@@ -129,16 +130,16 @@ def test_mask_files_lists_finished_rounds_of_a_repeat(tmp_path):
 # ---- schedules -------------------------------------------------------------------------------
 
 def test_sigmoid_polynomial_geometric_values():
-    s = schedules.sigmoid_sparsity(alpha=0.8, beta=0.5, gamma=2.0, epochs=10)     # after epochs 1..10
+    s = engine_schedules.sigmoid_schedule(alpha=0.8, beta=0.5, gamma=2.0, epochs=10)     # after epochs 1..10
     assert len(s) == 10 and s[4] == pytest.approx(0.4)                      # e = 5 = βE: α/2
     assert s[6] == pytest.approx(0.8 / (1 + math.exp(-1)))                  # e = 7: α·sigmoid(1)
-    p = schedules.polynomial_sparsity(0.0, 0.9, 0, 4, 6)                    # ramp over epochs 0..4 of 6
+    p = engine_schedules.polynomial_schedule(0.0, 0.9, 0, 4, 6)                    # ramp over epochs 0..4 of 6
     assert p[0] == pytest.approx(0.9 - 0.9 * 0.75 ** 3)                     # e = 1
     assert p[1] == pytest.approx(0.9 - 0.9 * 0.5 ** 3)                      # e = 2
     assert p[3:] == pytest.approx([0.9, 0.9, 0.9])                          # e >= t_end: s_f
     fig = figures.sigmoid_schedule(s)
     assert list(fig.data[0].x) == list(range(1, 11)) and fig.data[0].y[4] == pytest.approx(40)
-    g = schedules.geometric_sparsity(0.2, 3)
+    g = engine_schedules.geometric_sparsity(0.2, 3)
     assert g == pytest.approx([0.0, 0.2, 0.36, 0.488])
     fig = figures.geometric_schedule(g)
     assert np.allclose(fig.data[0].y, [0, 20, 36, 48.8])
