@@ -1,8 +1,10 @@
-"""Command line: ``python -m pruning_core {run,defaults,list,show,export,worker}``.
+"""Command line: ``python -m pruning_core [--plugin FILE] {run,defaults,methods,list,show,export,...}``.
 
 Examples::
 
     python -m pruning_core defaults > my.json
+    python -m pruning_core methods                    # every registered method and its options
+    python -m pruning_core --plugin examples/magnitude_increase.py run --set pruner.score=magnitude_increase
     python -m pruning_core run --set dataset.name=fashion_mnist --set algorithm.rounds=5 --out results/
     python -m pruning_core run --config configs/aimp_lenet300_fashion_mnist.toml
     python -m pruning_core list
@@ -18,6 +20,7 @@ import json
 import sys
 
 from .config import ConfigError, defaults, load_config
+from .registry import PluginError, load_plugins, plugin_paths_from_env
 
 
 def _duration(seconds: float | None) -> str:
@@ -58,19 +61,31 @@ def cmd_defaults(args) -> int:
     return 0
 
 
+def cmd_methods(args) -> int:
+    """Every registered method (built-in, shipped and loaded plug-ins) with its help and options."""
+    from .config.fields import field_specs
+    from .registry import REGISTRIES
+
+    for kind, registry in REGISTRIES.items():
+        print(f"{kind} ({registry.field}):")
+        for name in registry.names():
+            entry = registry.entry(name)
+            print(f"  {name:<20} {entry.help}")
+            target = entry.load() if kind not in ("model", "dataset", "unit") else None
+            if isinstance(target, type) and hasattr(target, "__dataclass_fields__"):
+                for spec in field_specs(target):
+                    print(f"  {'':<22}{spec.path} = {json.dumps(spec.default)}: {spec.help}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .export import export_result
     from .runner import run
 
     config = load_config(args.config, args.set)
-    a = config.algorithm
-    if a.name in ("asni", "gradual"):
-        plan = f"{a.name} to sparsity {config.planned_sparsity()[-1]:.4f} over {config.training.epochs} epochs"
-    else:
-        plan = (f"{a.name}, {config.n_rounds} rounds at p = {config.per_round_rate:.4f}, rewind {a.rewind} "
-                f"(k = {a.rewind_epoch})")
-    print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, {plan}, search cost "
-          f"{config.search_cost()} epochs", flush=True)
+    plan = config.plan()
+    print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, {plan.headline}, "
+          f"search cost {plan.search_cost()} epochs", flush=True)
     try:
         result = run(config, None if args.quiet else print_event, cache_dir=args.cache, origin="cli")
     except KeyboardInterrupt:
@@ -86,16 +101,17 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     from .jobs.store import JobStore
+    from .summary import method_label
 
-    jobs = JobStore(args.cache).list_jobs()
+    with JobStore(args.cache) as store:
+        jobs = store.list_jobs()
     if not jobs:
         print("no jobs")
     for job in jobs:
         c = job["config"]
         p = job.get("progress") or {}
         print(f"{job['id']:<32} {job['status']:<12} {c['model']['name']:<14} {c['dataset']['name']:<14} "
-              f"{c['algorithm']['name']} x{c['algorithm']['rounds']}  epochs {p.get('epochs_done', 0)}/"
-              f"{p.get('epochs_total') or '?'}  {job['origin']}")
+              f"{method_label(c)}  epochs {p.get('epochs_done', 0)}/{p.get('epochs_total') or '?'}  {job['origin']}")
     return 0
 
 
@@ -165,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pruning_core", description="Prunelab engine")
     parser.add_argument("--cache", default=None, help="cache dir (job store, runs); default "
                         "$PRUNELAB_CACHE or <repo>/cache")
+    parser.add_argument("--plugin", action="append", default=[], metavar="FILE",
+                        help="load a plug-in file (or a folder of them) before anything else; repeatable. "
+                        "Default: $PRUNELAB_PLUGINS, else ./plugins/")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("defaults", help="print the complete default config as JSON").set_defaults(func=cmd_defaults)
+    sub.add_parser("methods", help="list every registered method with its help and options").set_defaults(
+        func=cmd_methods)
     p = sub.add_parser("run", help="run an experiment (one line per epoch and round)")
     p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -201,7 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     add_analysis_commands(sub)
     args = parser.parse_args(argv)
     try:
+        load_plugins(args.plugin or plugin_paths_from_env())
         return args.func(args)
+    except PluginError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -32,7 +32,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .masks import Masks, count_alive, prunable_parameters
-from .pruners.structured import IN, filter_links, unit_alive
+from .pruners.units import IN, filter_links, unit_alive
 
 __all__ = ["SelectInputs", "compact", "compaction_report", "measure_latency"]
 

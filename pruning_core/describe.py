@@ -12,15 +12,18 @@ from .models import ModelDatasetMismatch, build_model
 
 
 def describe(config: Config) -> dict:
-    """JSON-ready facts: parameter counts, layer shapes, dense FLOPs, planned sparsity per round,
-    retraining epochs per round and the search cost; ``error`` says why a model/dataset pair
-    does not fit (the other model facts are then absent)."""
+    """JSON-ready facts: parameter counts, layer shapes, dense FLOPs, and the plan (every round's
+    epochs and planned sparsity, the search cost); ``error`` says why a model/dataset pair does
+    not fit (the model facts are then absent)."""
     spec = DATASETS[config.dataset.name]
+    plan = config.plan()
     facts = {"dataset": {"name": spec.name, "in_channels": spec.in_channels, "num_classes": spec.num_classes,
                          "input_size": list(spec.input_size), "n_train": spec.n_train, "n_test": spec.n_test},
-             "planned_sparsity": config.planned_sparsity(),
-             "retrain_epochs": [config.retrain_epochs(r) for r in range(config.algorithm.rounds + 1)],
-             "search_cost_epochs": config.search_cost(), "per_round_rate": config.per_round_rate,
+             "plan": plan.headline,
+             "rounds": [{"round": r.index, "epochs": r.epochs, "sparsity": r.sparsity, "variant": r.variant}
+                        for r in plan.rounds],
+             "planned_sparsity": plan.sparsity(), "search_cost_epochs": plan.search_cost(),
+             "total_epochs": plan.total_epochs(), "per_round_rate": plan.rate,
              "steps_per_epoch": -(-spec.n_train // config.training.batch_size), "error": None}
     try:
         torch.manual_seed(config.seed)

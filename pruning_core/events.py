@@ -17,10 +17,9 @@ app draws them and the exports are tables built from them (:func:`events_to_fram
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
 
 Event = dict[str, Any]
-EventSink = Callable[[Event], None]
 
 ROUND_COLUMNS = ["repeat", "seed", "round", "sparsity", "remaining_fraction", "remaining_weights",
                  "test_accuracy", "best_test_accuracy", "retrain_epochs", "cumulative_epochs", "seconds"]

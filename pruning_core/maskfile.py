@@ -2,25 +2,23 @@
 
 One ``.npz`` per round: ``__index__`` holds JSON ``[{"name", "shape"}, ...]`` in layer order and
 ``m<i>`` the i-th layer's mask flattened and bit-packed with ``numpy.packbits`` (1 bit per weight).
+Where the files go and how they are written atomically is :mod:`pruning_core.rundir`'s job.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+from typing import BinaryIO
 
 import numpy as np
 
 
-def save_masks_numpy(masks: dict[str, np.ndarray], path: str | pathlib.Path) -> None:
-    """Write {name: bool array} bit-packed; the file appears atomically (temp name, then rename)."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_masks_numpy(masks: dict[str, np.ndarray], file: BinaryIO | str | pathlib.Path) -> None:
+    """Write {name: bool array} bit-packed to an open binary file (or a path ending in .npz)."""
     arrays = {f"m{i}": np.packbits(np.asarray(m, dtype=bool).reshape(-1)) for i, m in enumerate(masks.values())}
     index = [{"name": name, "shape": list(np.shape(m))} for name, m in masks.items()]
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
-    tmp.replace(path)
+    np.savez_compressed(file, __index__=np.frombuffer(json.dumps(index).encode(), dtype=np.uint8), **arrays)
 
 
 def load_masks_numpy(path: str | pathlib.Path) -> dict[str, np.ndarray]:

@@ -7,7 +7,8 @@ convolution and linear layers; biases and batch-norm parameters are never pruned
 Masks are enforced by multiplying them into the weights (and gradients) with one ``foreach``
 kernel per step (:class:`MaskEnforcer`), instead of ``torch.nn.utils.prune``'s forward hooks and
 its three copies of every weight. On disk they are bit-packed (1 bit per weight, numpy
-``packbits``) in an ``.npz`` that numpy alone reads back, so the app can draw them without torch.
+``packbits``) in an ``.npz`` that numpy alone reads back (:mod:`.maskfile`, written through
+:mod:`.rundir`), so the app can draw them without torch.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pathlib
 import torch
 from torch import nn
 
-from .maskfile import load_masks_numpy, save_masks_numpy
+from .maskfile import load_masks_numpy
 
 Masks = dict[str, torch.Tensor]
 
@@ -47,12 +48,6 @@ def count_alive(masks: Masks) -> tuple[int, int]:
     """(surviving weights, total prunable weights)."""
     alive = sum(int(m.sum()) for m in masks.values())
     return alive, sum(m.numel() for m in masks.values())
-
-
-def sparsity(masks: Masks) -> float:
-    """Global sparsity: pruned / total prunable weights."""
-    alive, total = count_alive(masks)
-    return 1.0 - alive / total
 
 
 def layer_sparsity(masks: Masks) -> dict[str, float]:
@@ -102,11 +97,6 @@ class MaskEnforcer:
         all_grads = [p.grad for p in parameters if p.grad is not None]
         torch._foreach_mul_(all_grads, coef)
         return total
-
-
-def save_masks(masks: Masks, path: str | pathlib.Path) -> None:
-    """Write masks bit-packed (1 bit per weight) to an .npz readable with numpy alone (see maskfile)."""
-    save_masks_numpy({name: m.detach().cpu().numpy() for name, m in masks.items()}, path)
 
 
 def load_masks(path: str | pathlib.Path, device: str | torch.device = "cpu") -> Masks:

@@ -319,16 +319,28 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+def model_spec(name: str) -> ModelSpec:
+    """The spec of a built-in model, or of one a plug-in registered with ``register_model``
+    (its builder takes ``(in_channels, num_classes, input_size)``)."""
+    spec = MODELS.get(name)
+    if spec is not None:
+        return spec
+    from .registry import MODELS as REGISTERED
+    if name in REGISTERED:
+        entry = REGISTERED.entry(name)
+        builder = entry.load()
+        return ModelSpec(name, entry.help, "plugin", builder, getattr(builder, "min_input_size", 1))
+    raise ValueError(f"model.name: unknown model {name!r}; allowed: {', '.join(REGISTERED.names())}")
+
+
 def check_compatible(name: str, *, in_channels: int, num_classes: int,
                      input_size: tuple[int, int]) -> None:
     """Raise unless ``build_model`` would accept these arguments; builds nothing.
 
-    Unknown ``name`` -> ``ValueError`` listing the registry keys; a dataset
+    Unknown ``name`` -> ``ValueError`` listing the registered models; a dataset
     shape the architecture cannot process -> :class:`ModelDatasetMismatch`.
     """
-    spec = MODELS.get(name)
-    if spec is None:
-        raise ValueError(f"model.name: unknown model {name!r}; allowed: {', '.join(MODELS)}")
+    spec = model_spec(name)
     try:
         h, w = (int(v) for v in input_size)
     except (TypeError, ValueError):
@@ -356,4 +368,4 @@ def build_model(name: str, *, in_channels: int, num_classes: int,
     check_compatible(name, in_channels=in_channels, num_classes=num_classes,
                      input_size=input_size)
     h, w = (int(v) for v in input_size)
-    return MODELS[name].builder(in_channels, num_classes, (h, w))
+    return model_spec(name).builder(in_channels, num_classes, (h, w))

@@ -1,16 +1,28 @@
-"""Learning-rate and sparsity schedules as pure functions of the (fractional) epoch.
+"""Schedules as pure functions of the epoch: the original LR schedule η(t) and the sparsity
+schedules of gradual pruning (registered plug-ins: ``sigmoid``, ASNI's; ``polynomial``, Zhu &
+Gupta's).
 
-The training loop sets the LR every iteration from ``lr_at(t)``, where ``t = e + i/n`` is the
-position of iteration ``i`` of ``n`` in epoch ``e`` of the *original* schedule of T epochs. Weight
-and learning-rate rewinding replay this schedule from epoch k; fine-tuning holds its last value.
+The training loop sets the LR every iteration from η(t), where ``t = e + i/n`` is the position of
+iteration ``i`` of ``n`` in epoch ``e`` of the *original* schedule of T epochs. A sparsity
+schedule gives the global sparsity after each epoch e = 1 … E of a gradual run; it owns its
+parameters (the final sparsity among them), so a new schedule is one small class::
+
+    @register_schedule("exponential")
+    @dataclass(frozen=True)
+    class Exponential(SparsitySchedule):
+        target_sparsity: float = option(0.9, "Sparsity after the last epoch.", low=0, high=1, high_open=True)
+        def sparsities(self, epochs):
+            return [self.target_sparsity * (1 - 0.5 ** e) / (1 - 0.5 ** epochs) for e in range(1, epochs + 1)]
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from .config import TrainingConfig
+from .config.fields import FieldError, option
+from .registry import SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -23,10 +35,10 @@ class LRSchedule:
     * ``linear``: η(t) = η₁ · (1 − t / T)
 
     Warm-up over w epochs multiplies by min(1, (t + 1/n) / w), so the very first iteration
-    already has a non-zero LR (η₁ / (w·n)).
+    already has a non-zero LR (η₁ / (w·n)). ``config`` is the training section.
     """
 
-    config: TrainingConfig
+    config: Any
 
     def __call__(self, t: float, steps_per_epoch: int = 1) -> float:
         c = self.config
@@ -62,11 +74,7 @@ def sigmoid_schedule(alpha: float, beta: float, gamma: float, epochs: int) -> li
 
 def solve_sigmoid_alpha(target: float, beta: float, gamma: float, epochs: int) -> float:
     """α such that the last epoch's sparsity p_E equals ``target`` exactly."""
-    alpha = target * (1.0 + math.exp(-(epochs - beta * epochs) / gamma))
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"algorithm.target_sparsity: {target} needs alpha = {alpha:.4f}, outside (0, 1); "
-                         "lower the target or raise sigmoid_gamma/lower sigmoid_beta")
-    return alpha
+    return target * (1.0 + math.exp(-(epochs - beta * epochs) / gamma))
 
 
 def polynomial_schedule(initial: float, final: float, start: int, end: int, epochs: int) -> list[float]:
@@ -79,57 +87,88 @@ def polynomial_schedule(initial: float, final: float, start: int, end: int, epoc
     return out
 
 
-RETRAIN_POLICIES = ("ft", "lrw", "slr", "clr", "llr", "allr")
+# --------------------------------------------------------------------------------------------
+# Sparsity schedules of gradual pruning (registered)
+# --------------------------------------------------------------------------------------------
+
+class SparsitySchedule:
+    """Base of a sparsity schedule: its options are the dataclass fields of the subclass."""
+
+    suggests: ClassVar[dict] = {}
+
+    def sparsities(self, epochs: int) -> list[float]:
+        """Global sparsity after each epoch e = 1 … E (never decreasing)."""
+        raise NotImplementedError
+
+    def check(self, config) -> list[FieldError]:
+        """Constraints involving other fields (each error names the field to change)."""
+        return []
 
 
-def retraining_lr(policy: str, original: LRSchedule, *, retrain_epochs: int, steps_per_epoch: int,
-                  warmup_fraction: float = 0.1, d: float = 1.0):
-    """LR at fractional retraining time t ∈ [0, T_rt) for the BIMP paper's policies.
-
-    With the original schedule η(t) over T epochs and T_rt retraining epochs:
-
-    * ``ft``   η(t) = η_T, the original schedule's last LR (Han et al. 2015)
-    * ``lrw``  η(T − T_rt + t): the original schedule's last T_rt epochs (Renda et al. 2020)
-    * ``slr``  η(t · T / T_rt): the whole original schedule compressed into T_rt (Le & Hua 2021)
-    * ``clr``  1-cycle: linear warm-up to η₁ over the first w = warmup_fraction · T_rt epochs,
-               then cosine decay to 0: η₁ · ½(1 + cos(π (t − w)/(T_rt − w))) (Le & Hua 2021)
-    * ``llr``  linear warm-up to η₁ over w, then linear decay η₁ (1 − (t − w)/(T_rt − w)) to 0
-    * ``allr`` LLR with η₁ replaced by d · η₁, d = max(d₁, d₂) computed by the caller
-
-    Warm-ups step with the iteration: their factor is (t + 1/n)/w, as in :class:`LRSchedule`.
-    """
-    T = original.config.epochs
-    eta1 = original.config.lr
-    n = steps_per_epoch
-    w = warmup_fraction * retrain_epochs
-
-    def warm(t: float) -> float:
-        return min(1.0, (t + 1.0 / n) / w) if w > 0 else 1.0
-
-    def decay_progress(t: float) -> float:
-        return min(1.0, max(0.0, (t - w) / (retrain_epochs - w)))
-
-    if policy == "ft":
-        last = original.last_lr(n)
-        return lambda t: last
-    if policy == "lrw":
-        return lambda t: original(T - retrain_epochs + t, n)
-    if policy == "slr":
-        return lambda t: original(t * T / retrain_epochs, n)
-    if policy == "clr":
-        return lambda t: eta1 * (warm(t) if t < w else 0.5 * (1.0 + math.cos(math.pi * decay_progress(t))))
-    if policy in ("llr", "allr"):
-        peak = eta1 * (d if policy == "allr" else 1.0)
-        return lambda t: peak * (warm(t) if t < w else 1.0 - decay_progress(t))
-    raise ValueError(f"algorithm.lr_policy: got {policy!r}; allowed: {', '.join(RETRAIN_POLICIES)}")
+FIELD = "algorithm.schedule"
 
 
-def allr_discount(pruned_norm: float, alive_norm: float, pruned_fraction: float,
-                  retrain_epochs: int, epochs: int) -> float:
-    """ALLR's d = max(d₁, d₂): d₁ = ‖θ − θ_p‖₂ / (‖θ‖₂ · √s), d₂ = T_rt / T (clipped to [0, 1]).
+@SCHEDULES.register("sigmoid")
+@dataclass(frozen=True)
+class Sigmoid(SparsitySchedule):
+    """ASNI's sigmoid (Damadi et al.): p_e = α · sigmoid((e − βE)/γ), α solved so that the last epoch
+    reaches the target sparsity."""
 
-    θ is the vector of prunable weights alive before this pruning step, θ_p the same after it, and
-    s the fraction of θ that the step removed, so ‖θ − θ_p‖₂ is the norm of the removed weights.
-    """
-    d1 = pruned_norm / (alive_norm * math.sqrt(pruned_fraction)) if pruned_fraction > 0 and alive_norm > 0 else 0.0
-    return min(1.0, max(d1, retrain_epochs / epochs))
+    target_sparsity: float | None = option(0.8, "Global sparsity after the last epoch E; α is solved so "
+                                           "that p_E equals it exactly. null = give alpha instead.",
+                                           low=0.0, high=1.0, low_open=True, high_open=True, example=0.8)
+    alpha: float | None = option(None, "α, the final-sparsity scale (p_E is slightly below α); only with "
+                                 "target_sparsity null.", low=0.0, high=1.0, low_open=True, high_open=True,
+                                 example=0.8, when={f"{FIELD}.target_sparsity": (None,)})
+    beta: float = option(0.5, "β: where the inflection sits, as a fraction of E.", low=0.0, high=1.0)
+    gamma: float | None = option(None, "γ: the transition's width in epochs; null = E/10 (the paper's).",
+                                 low=0.0, low_open=True, example=1.0)
+
+    def gamma_for(self, epochs: int) -> float:
+        """γ, default E/10."""
+        return self.gamma if self.gamma is not None else epochs / 10.0
+
+    def alpha_for(self, epochs: int) -> float:
+        """α: given, or solved so that p_E = target_sparsity."""
+        if self.alpha is not None:
+            return self.alpha
+        return solve_sigmoid_alpha(self.target_sparsity, self.beta, self.gamma_for(epochs), epochs)
+
+    def sparsities(self, epochs: int) -> list[float]:
+        return sigmoid_schedule(self.alpha_for(epochs), self.beta, self.gamma_for(epochs), epochs)
+
+    def check(self, config) -> list[FieldError]:
+        E = config.training.epochs
+        if self.target_sparsity is None and self.alpha is None:
+            return [FieldError(f"{FIELD}.target_sparsity", None, "a final sparsity in (0, 1), or set alpha")]
+        alpha = self.alpha_for(E)
+        if not 0.0 < alpha < 1.0:
+            return [FieldError(f"{FIELD}.target_sparsity", self.target_sparsity,
+                               f"a target whose alpha lies in (0, 1): it needs alpha = {alpha:.4f}; lower the "
+                               "target or raise gamma / lower beta")]
+        return []
+
+
+@SCHEDULES.register("polynomial")
+@dataclass(frozen=True)
+class Polynomial(SparsitySchedule):
+    """Zhu & Gupta's cubic schedule: s_e = s_f (1 − (1 − (e − t₀)/(t_end − t₀))³) between t₀ and t_end."""
+
+    target_sparsity: float = option(0.8, "s_f: the global sparsity reached at t_end and kept after it.",
+                                    low=0.0, high=1.0, low_open=True, high_open=True)
+    start: int = option(0, "t₀: the epoch after which sparsity starts to rise.", low=0)
+    end: int | None = option(None, "t_end: the epoch at which the target is reached; null = ⌈3T/4⌉.",
+                             low=1, example=3)
+
+    def end_for(self, epochs: int) -> int:
+        return self.end if self.end is not None else -(-3 * epochs // 4)
+
+    def sparsities(self, epochs: int) -> list[float]:
+        return polynomial_schedule(0.0, self.target_sparsity, self.start, self.end_for(epochs), epochs)
+
+    def check(self, config) -> list[FieldError]:
+        T = config.training.epochs
+        if not self.start < self.end_for(T) <= T:
+            return [FieldError(f"{FIELD}.end", self.end,
+                               f"an epoch with start ({self.start}) < end <= training.epochs ({T})")]
+        return []

@@ -9,6 +9,45 @@ from .config import Config
 from .events import aggregate_rounds
 
 EVALUATION_VARIANTS = ("ASNI-II", "original-init")
+TREATMENT_TAGS = {"rewind": "WR", "keep": "LRR"}
+
+
+def method_label(config: dict) -> str:
+    """Short name of a config's method, e.g. 'IMP+WR ×20', 'AIMP+LRR ×5', 'IMP+SLR ×5',
+    'one-shot+FT', 'BIMP ×5', 'ASNI', 'gradual (polynomial)', plus the pruner when it is not
+    magnitude pruning of single weights."""
+    from .config.migrate import is_legacy, migrate
+
+    if is_legacy(config):
+        config = migrate(config)
+    a, p = config.get("algorithm", {}), config.get("pruner", {})
+    name = a.get("name", "imp")
+    policy = (a.get("lr_policy") or {}).get("name", "replay")
+    treatment = a.get("treatment", "rewind")
+    if policy == "replay":
+        tag = TREATMENT_TAGS.get(treatment, f"WR/{treatment}")
+    else:
+        tag = policy.upper() + ("" if treatment == "keep" else f"/{treatment}")
+    if name == "imp":
+        text = f"{'AIMP' if a.get('partial_epochs') else 'IMP'}+{tag} ×{a.get('rounds')}"
+    elif name == "one_shot":
+        text = f"one-shot+{tag}"
+    elif name == "bimp":
+        text = f"BIMP ×{a.get('rounds')}"
+    elif name == "asni":
+        text = "ASNI"
+    elif name == "gradual":
+        text = f"gradual ({(a.get('schedule') or {}).get('name', 'polynomial')})"
+    elif name == "at_init":
+        text = "at init"
+    else:
+        text = name
+    score = (p.get("score") or {}).get("name", "magnitude")
+    unit = p.get("unit", "weight")
+    selection = (p.get("selection") or {}).get("name", "fraction")
+    if (score, unit, selection) != ("magnitude", "weight", "fraction"):
+        text += f" · {score}/{unit}" + (f"/{selection}" if selection != "fraction" else "")
+    return text
 
 
 def split_variants(rounds):
@@ -37,7 +76,7 @@ def build_summary(record: dict, events: list[dict], rounds, versions: dict | Non
         "config": config.to_dict(), "config_hash": record["config_hash"], "device": record.get("device"),
         "error": record.get("error"), "started": started, "finished": finished,
         "totals": {"epochs_trained": sum(1 for e in events if e["type"] == "epoch"),
-                   "planned_search_cost_epochs": config.search_cost(),
+                   "planned_search_cost_epochs": config.plan().search_cost(),
                    "seconds": ((finished or time.time()) - started) if started else None},
     }
     if versions:

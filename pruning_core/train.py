@@ -2,8 +2,8 @@
 
 One call of :func:`train_epochs` trains a model for a list of epochs of the original schedule
 (``schedule_epochs``; weight rewinding trains epochs k … T−1, AIMP's intermediate rounds k … τ−1)
-with a fresh optimizer, and evaluates on the test set after every epoch. Nothing in the hot loop
-synchronises with the device: the loss is accumulated on the device and read once per epoch.
+and evaluates on the test set after every epoch. Nothing in the hot loop synchronises with the
+device: the loss is accumulated on the device and read once per epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import TrainingConfig
 from .data import DeviceDataset
 from .masks import MaskEnforcer
 
@@ -37,7 +36,17 @@ class EpochStats:
     seconds: float           # wall time of the epoch (training + evaluation)
 
 
-def make_optimizer(cfg: TrainingConfig, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+@dataclass
+class TrainCallbacks:
+    """What the caller hears from the loop: ``should_stop()`` before every step (True cancels),
+    ``after_step(lr)`` after every optimizer step, ``after_epoch(stats)`` after every epoch."""
+
+    should_stop: Callable[[], bool] | None = None
+    after_step: Callable[[float], None] | None = None
+    after_epoch: Callable[[EpochStats], None] | None = None
+
+
+def make_optimizer(cfg, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov), Adam or NAdam with L2 weight decay (fused or foreach kernels)."""
     params = list(params)
     if cfg.optimizer == "sgd":
@@ -73,23 +82,18 @@ def evaluate(model: nn.Module, data: DeviceDataset, batch_size: int) -> tuple[fl
     return loss_sum.item() / n, correct.item() / n
 
 
-def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
-                 schedule_epochs: Iterable[int], lr_at: Callable[[float], float],
-                 generator: torch.Generator, enforcer: MaskEnforcer | None = None,
-                 on_epoch: Callable[[EpochStats], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 on_step: Callable[[], None] | None = None,
-                 optimizer: torch.optim.Optimizer | None = None) -> list[EpochStats]:
-    """Train for the given schedule epochs; evaluate after each epoch.
+def train_epochs(model: nn.Module, data: DeviceDataset, cfg, schedule_epochs: Iterable[int],
+                 lr_at: Callable[[float], float], generator: torch.Generator, *,
+                 enforcer: MaskEnforcer | None = None, optimizer: torch.optim.Optimizer | None = None,
+                 callbacks: TrainCallbacks | None = None) -> list[EpochStats]:
+    """Train for the given schedule epochs of the training section ``cfg``; evaluate after each.
 
-    A fresh optimizer is made unless one is given (gradual pruning keeps its optimizer state
-    across epochs).
-
-    ``lr_at(t)`` gives the LR at fractional schedule position t = e + i/n (iteration i of n).
-    With an ``enforcer``, the weights are re-masked after every step, so pruned weights stay
-    exactly zero, and gradient clipping measures the live weights' gradient norm. ``should_stop``
-    is polled before every step (raise :class:`Cancelled`); ``on_step`` is a test hook.
+    ``lr_at(t)`` gives the LR at fractional schedule position t = e + i/n (iteration i of n). A
+    fresh optimizer is made unless one is given (gradual pruning keeps one across epochs). With
+    an ``enforcer`` the weights are re-masked after every step, so pruned weights stay exactly
+    zero, and gradient clipping measures the live weights' gradient norm.
     """
+    callbacks = callbacks or TrainCallbacks()
     device = data.device
     optimizer = optimizer if optimizer is not None else make_optimizer(cfg, model.parameters())
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -101,7 +105,7 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
         loss_sum = torch.zeros((), device=device)
         lr = lr_at(float(epoch))
         for i, (x, y) in enumerate(data.train_batches(cfg.batch_size, generator)):
-            if should_stop is not None and should_stop():
+            if callbacks.should_stop is not None and callbacks.should_stop():
                 raise Cancelled()
             lr = lr_at(epoch + i / steps)
             for group in optimizer.param_groups:
@@ -119,12 +123,12 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg: TrainingConfig, *,
             if enforcer is not None:
                 enforcer.mask_weights()
             loss_sum += loss.detach() * y.shape[0]
-            if on_step is not None:
-                on_step()
+            if callbacks.after_step is not None:
+                callbacks.after_step(lr)
         test_loss, test_accuracy = evaluate(model, data, cfg.eval_batch_size)
         stats = EpochStats(int(epoch), lr, loss_sum.item() / data.n_train, test_loss, test_accuracy,
                            time.perf_counter() - start)
         history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
+        if callbacks.after_epoch is not None:
+            callbacks.after_epoch(stats)
     return history

@@ -3,7 +3,7 @@
 ===================  =====================================================================
 module               what (paper)
 ===================  =====================================================================
-``maskmath``         numpy-only mask arithmetic: Jaccard distance, mask files, effective chain
+``maskmath``         numpy-only mask arithmetic: Jaccard distance, effective chain
 ``similarity``       Jaccard distance of kept weights, across rounds and between same-seed jobs
                      (Paganini & Forde 2020) — no torch
 ``dynamics``         potential-mask dynamics D^(i), D̃^(i), L∞, L1-TOP(k) per epoch (AIMP §V-F)
@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "jaccard_distance": "maskmath", "jaccard_per_layer": "maskmath", "load_masks_npz": "maskmath",
+    "jaccard_distance": "maskmath", "jaccard_per_layer": "maskmath",
     "effective_chain": "maskmath", "average_stability": "maskmath", "MODEL_KEY": "maskmath",
     "jaccard_across_rounds": "similarity", "jaccard_between_jobs": "similarity",
     "jaccard_between_jobs_all_rounds": "similarity", "SeedMismatch": "similarity",

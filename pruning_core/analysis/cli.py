@@ -58,11 +58,8 @@ def cmd_jaccard(args) -> int:
     from . import similarity
 
     if args.job_b is None:
-        store = JobStore(args.cache)
-        try:
+        with JobStore(args.cache) as store:
             run_dir = store.run_dir(store.get_job(args.job_a)["id"])
-        finally:
-            store.close()
         reference = int(args.reference) if args.reference.lstrip("-").isdigit() else args.reference
         per_round = similarity.jaccard_across_rounds(run_dir, args.repeat, reference)
         if args.round is not None:
@@ -102,12 +99,9 @@ def _rounds_frame(job_id: str, cache):
     from ..events import events_to_frames
     from ..jobs.store import JobStore
 
-    store = JobStore(cache)
-    try:
+    with JobStore(cache) as store:
         store.get_job(job_id)
         events = store.events(job_id)
-    finally:
-        store.close()
     rounds, _ = events_to_frames(events)
     dense_flops = {(e["repeat"], e["round"]): e.get("dense_flops") for e in events if e["type"] == "round"}
     if len(rounds):
@@ -135,20 +129,17 @@ def cmd_compression(args) -> int:
 def cmd_effective(args) -> int:
     import pandas as pd
 
-    from ..checkpoints import Checkpoint
     from ..config import Config
     from ..data import DATASETS
     from ..jobs.store import JobStore
+    from ..masks import load_masks
     from ..models import build_model
     from .connectivity import effective_report
 
-    store = JobStore(args.cache)
-    try:
+    with JobStore(args.cache) as store:
         config = Config.from_dict(store.get_job(args.job)["config"])
-        ckpt = Checkpoint(store.run_dir(args.job) / f"repeat_{args.repeat}")
-    finally:
-        store.close()
-    rounds = sorted(int(p.stem.split("_")[1]) for p in (ckpt.folder / "masks").glob("round_*.npz"))
+        files = store.run_dir(args.job).repeat(args.repeat)
+    rounds = list(files.mask_files())
     if not rounds:
         raise FileNotFoundError(f"job {args.job} repeat {args.repeat} has no masks")
     round_index = rounds[-1] if args.round is None or args.round < 0 else args.round
@@ -157,7 +148,7 @@ def cmd_effective(args) -> int:
     spec = DATASETS[config.dataset.name]
     model = build_model(config.model.name, in_channels=spec.in_channels, num_classes=spec.num_classes,
                         input_size=spec.input_size)
-    report = effective_report(model, ckpt.load_masks(round_index), bias_is_source=not args.ignore_bias)
+    report = effective_report(model, load_masks(files.mask_file(round_index)), bias_is_source=not args.ignore_bias)
     report = {"job": args.job, "round": round_index, **report}
     if not args.json:
         print(f"{args.job} round {round_index}: explicit sparsity {report['explicit_sparsity']:.4f}, "

@@ -17,7 +17,8 @@ near 1 and would dominate L∞, are left out).
 Choices where the paper is silent:
 
 * **Which potential mask.** m̃ is the unstructured *magnitude* mask over the run's layer
-  groups (:func:`pruning_core.pruners.layer_groups`: scope, per-type and output-layer rates),
+  groups (:func:`pruning_core.pruners.grouping.layer_groups`: grouping, per-type and output-layer
+  rates) at the plan's per-round rate p (0.2 for gradual pruning, which has none),
   pruning ⌊p·alive + ½⌋ per group with the engine's tie rule (:func:`prune_groups`) — exactly
   what the unstructured magnitude pruner would return now, AIMP's setting. For random,
   structured or activation pruners the magnitude mask is still used (a random mask's dynamics
@@ -41,8 +42,14 @@ from typing import Callable
 
 import torch
 
-from ..masks import Masks
-from ..pruners import layer_groups, prune_groups
+from ..masks import Masks, output_layer_name, prunable_parameters
+from ..pruners.counting import prune_groups
+from ..pruners.grouping import layer_groups
+from ..pruners.units import layer_kind
+
+# p of the potential mask for algorithms without a per-round rate (gradual pruning): the
+# lottery-ticket paper's 20 %.
+DEFAULT_POTENTIAL_RATE = 0.2
 
 Groups = list[tuple[tuple[str, ...], float]]
 PotentialFn = Callable[[dict[str, torch.Tensor], Masks], Masks]
@@ -97,12 +104,9 @@ class MaskDynamics:
         self._fresh = False              # _previous was set by start_round for the coming round
 
     @classmethod
-    def for_run(cls, config, model: torch.nn.Module, rate: float | None = None,
-                topk: int | None = None) -> "MaskDynamics":
-        """The tracker of a run: the groups and per-round rate p of ``config`` (AnalysisConfig's k)."""
-        rate = config.per_round_rate if rate is None else rate
-        groups = [(g.names, g.rate) for g in layer_groups(config, model, rate)]
-        return cls(groups, topk=config.analysis.topk if topk is None else topk)
+    def for_run(cls, config, model: torch.nn.Module, rate: float, topk: int | None = None) -> "MaskDynamics":
+        """The tracker of a run: the layer groups of ``config.pruner`` at per-round rate p."""
+        return cls(potential_groups(config, model, rate), topk=config.analysis.topk if topk is None else topk)
 
     def potential(self, params: dict[str, torch.Tensor], masks: Masks) -> Masks:
         """m̃_t^(i) for the current weights and masks."""
@@ -165,28 +169,30 @@ class MaskDynamics:
         }
 
 
-def dynamics_hook(rep, config=None, *, masks_fn: Callable[[], Masks | None] | None = None,
-                  potential_fn: PotentialFn | None = None,
-                  per_round: bool | None = None) -> Callable[[int, object], dict]:
-    """An epoch hook for ``Repeat.epoch_hooks``: ``hook(round_index, stats) -> indicator fields``.
+def potential_groups(config, model: torch.nn.Module, rate: float) -> Groups:
+    """(layer names, p) of the groups the potential magnitude mask prunes."""
+    kinds = {n: layer_kind(p) for n, p in prunable_parameters(model).items()}
+    return [(g.names, g.rate) for g in layer_groups(config.pruner, kinds, output_layer_name(model), rate)]
 
-    ``rep`` is the :class:`pruning_core.algorithms.common.Repeat` (its ``model``, ``params`` and
-    ``config``); ``config`` defaults to ``rep.config``. ``masks_fn()`` may return the current
-    masks exactly, on the weights' device (None or no ``masks_fn``: inferred from w ≠ 0).
-    ``per_round``: D and D̃ are None at the first epoch of each round (IMP, AIMP, one-shot,
-    BIMP). Default: True unless the algorithm prunes every epoch (asni, gradual: there each
-    epoch is its own "round", and D compares consecutive epochs, across the scheduled pruning
-    step). The tracker is ``hook.tracker``.
+
+def dynamics_hook(run, *, masks_fn: Callable[[], Masks | None] | None = None,
+                  potential_fn: PotentialFn | None = None) -> Callable[[int, object], dict]:
+    """An epoch hook for :class:`pruning_core.loop.RepeatRun`: ``hook(round_index, stats) -> fields``.
+
+    ``run`` gives the config, the plan, the model and its prunable ``params``. ``masks_fn()`` may
+    return the current masks exactly, on the weights' device (None or no ``masks_fn``: inferred
+    from w ≠ 0). D and D̃ are None at the first epoch of each round, unless the plan's rounds are
+    single epochs of one run (gradual pruning): there D compares consecutive epochs, across the
+    scheduled pruning step. The tracker is ``hook.tracker``.
     """
-    config = rep.config if config is None else config
-    tracker = MaskDynamics.for_run(config, rep.model)
+    rate = run.plan.rate if run.plan.rate is not None else DEFAULT_POTENTIAL_RATE
+    tracker = MaskDynamics.for_run(run.config, run.model, rate)
     tracker.potential_fn = potential_fn
-    if per_round is None:
-        per_round = config.n_rounds > 0
+    per_round = not run.plan.epoch_rounds
 
     def hook(round_index: int, stats) -> dict:
         masks = masks_fn() if masks_fn is not None else None
-        return tracker.update(rep.params, masks, round_index if per_round else None)
+        return tracker.update(run.params, masks, round_index if per_round else None)
 
     hook.tracker = tracker
     return hook

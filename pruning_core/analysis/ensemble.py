@@ -15,7 +15,6 @@ weights of its last round (``runs/<job>/repeat_<i>/weights/latest.pt``, pruned w
 
 from __future__ import annotations
 
-import pathlib
 from typing import Sequence
 
 import torch
@@ -65,25 +64,21 @@ def _job_config(job_id: str, cache_dir):
     from ..config import Config
     from ..jobs.store import JobStore
 
-    store = JobStore(cache_dir)
-    try:
-        record = store.get_job(job_id)
-        return Config.from_dict(record["config"]), store.run_dir(job_id)
-    finally:
-        store.close()
+    with JobStore(cache_dir) as store:
+        return Config.from_dict(store.get_job(job_id)["config"]), store.run_dir(job_id)
 
 
 def load_member(job_id: str, cache_dir=None, repeat: int = 0, *, round_index: int | None = None,
                 device: str | torch.device = "cpu") -> nn.Module:
     """The trained network of a job's last round (or of round 0, the dense one), in eval mode."""
-    from ..checkpoints import Checkpoint
     from ..data import DATASETS
+    from ..masks import load_masks
     from ..models import build_model
 
     config, run_dir = _job_config(job_id, cache_dir)
     spec = DATASETS[config.dataset.name]
-    ckpt = Checkpoint(pathlib.Path(run_dir) / f"repeat_{repeat}")
-    last = (ckpt.last_round() or {}).get("round")
+    files = run_dir.repeat(repeat)
+    last = (files.committed() or {}).get("round")
     if last is None:
         raise FileNotFoundError(f"job {job_id} repeat {repeat} has no finished round")
     if round_index is None or round_index < 0:
@@ -97,8 +92,8 @@ def load_member(job_id: str, cache_dir=None, repeat: int = 0, *, round_index: in
                          f"not of round {round_index}")
     model = build_model(config.model.name, in_channels=spec.in_channels, num_classes=spec.num_classes,
                         input_size=spec.input_size)
-    model.load_state_dict(ckpt.load_weights(weights, "cpu"))
-    masks = ckpt.load_masks(round_index, "cpu")
+    model.load_state_dict(files.load_weights(weights, "cpu"))
+    masks = load_masks(files.mask_file(round_index), "cpu")
     params = dict(model.named_parameters())
     with torch.no_grad():
         for name, mask in masks.items():
@@ -112,7 +107,7 @@ def ensemble_jobs(job_ids: Sequence[str], cache_dir=None, repeat: int = 0, *, de
 
     All jobs must use the same dataset. Adds ``"jobs"`` (the ids, in member order)."""
     from ..data import load_dataset
-    from ..runner import resolve_device
+    from ..devices import resolve_device
 
     configs = [_job_config(j, cache_dir)[0] for j in job_ids]
     names = {c.dataset.name for c in configs}

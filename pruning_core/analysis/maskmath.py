@@ -8,7 +8,6 @@ converted with ``.detach().cpu().numpy()`` (duck typing, so this module never im
   (surviving, True) entries, i.e. between the sets of connections the two sub-networks keep:
   ``d_J(A, B) = 1 − |A ∩ B| / |A ∪ B|``. Two empty sets (nothing kept in either) give 0.0: the
   masks are identical, and 1 − 0/0 is defined by continuity of "identical sets have distance 0".
-* :func:`load_masks_npz` — reads the engine's bit-packed ``masks/round_XXX.npz``.
 * :func:`effective_chain` — effective (implicit + explicit) pruning of a chain of conv/linear
   layers (Paganini & Forde, App. B); :mod:`.connectivity` derives the chain from a model.
 * :func:`average_stability` — Paganini & Forde's Fig. 8 average of per-round weight stability.
@@ -16,12 +15,10 @@ converted with ``.detach().cpu().numpy()`` (duck typing, so this module never im
 
 from __future__ import annotations
 
-import pathlib
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..maskfile import load_masks_numpy
 
 MODEL_KEY = "__model__"
 
@@ -78,17 +75,6 @@ def jaccard_per_layer(masks_a: Mapping[str, Any], masks_b: Mapping[str, Any]) ->
         total_union += union
     out[MODEL_KEY] = _distance(total_inter, total_union)
     return out
-
-
-# ---- the engine's mask files -----------------------------------------------------------------
-
-load_masks_npz = load_masks_numpy   # the engine's mask files (pruning_core.maskfile), numpy only
-
-
-def mask_rounds(repeat_dir: str | pathlib.Path) -> list[int]:
-    """The rounds whose masks a repeat folder (``runs/<job>/repeat_<i>``) holds, ascending."""
-    folder = pathlib.Path(repeat_dir) / "masks"
-    return sorted(int(p.stem.split("_")[1]) for p in folder.glob("round_*.npz"))
 
 
 # ---- effective sparsity of a chain of layers -------------------------------------------------
@@ -153,16 +139,6 @@ def effective_chain(masks: Sequence[Any], has_bias: Sequence[bool] | bool = True
                 view[:, dead] = False        # a view: writes into eff[layer + 1]
                 changed = True
     return eff
-
-
-def sparsity_of(masks: Iterable[Any]) -> float:
-    """Pruned / total entries over all given masks."""
-    alive = total = 0
-    for m in masks:
-        a = as_bool_array(m)
-        alive += int(np.count_nonzero(a))
-        total += a.size
-    return 1.0 - alive / total if total else 0.0
 
 
 # ---- weight stability over rounds ------------------------------------------------------------

@@ -18,9 +18,8 @@ treatments, rewinding vs fine-tuning): :func:`jaccard_between_jobs`.
 from __future__ import annotations
 
 import pathlib
-from typing import Any
-
-from .maskmath import MODEL_KEY, jaccard_distance, jaccard_per_layer, load_masks_npz, mask_rounds
+from ..rundir import RepeatDir, RunDir
+from .maskmath import MODEL_KEY, jaccard_distance, jaccard_per_layer
 
 __all__ = ["MODEL_KEY", "jaccard_distance", "jaccard_per_layer", "jaccard_across_rounds",
            "jaccard_between_jobs", "jaccard_between_jobs_all_rounds", "SeedMismatch"]
@@ -30,18 +29,15 @@ class SeedMismatch(ValueError):
     """The two jobs' repeats were not started from the same seed, so their masks are not comparable."""
 
 
-def _repeat_dir(run_dir: str | pathlib.Path, repeat: int) -> pathlib.Path:
-    folder = pathlib.Path(run_dir) / f"repeat_{repeat}"
-    if not (folder / "masks").is_dir():
-        raise FileNotFoundError(f"no masks for repeat {repeat} in {run_dir}")
+def _repeat_dir(run_dir: RunDir | str | pathlib.Path, repeat: int) -> RepeatDir:
+    run_dir = run_dir if isinstance(run_dir, RunDir) else RunDir(run_dir)
+    folder = run_dir.repeat(repeat)
+    if not folder.mask_files():
+        raise FileNotFoundError(f"no masks for repeat {repeat} in {run_dir.root}")
     return folder
 
 
-def _masks(repeat_dir: pathlib.Path, round_index: int) -> dict[str, Any]:
-    return load_masks_npz(repeat_dir / "masks" / f"round_{round_index:03d}.npz")
-
-
-def jaccard_across_rounds(run_dir: str | pathlib.Path, repeat: int = 0,
+def jaccard_across_rounds(run_dir: RunDir | str | pathlib.Path, repeat: int = 0,
                           reference: str | int = "previous") -> dict[int, dict[str, float]]:
     """{round r: per-layer Jaccard distances between m^(r) and a reference mask} for one repeat.
 
@@ -50,14 +46,12 @@ def jaccard_across_rounds(run_dir: str | pathlib.Path, repeat: int = 0,
     or a round number. The reference round itself is left out.
     """
     folder = _repeat_dir(run_dir, repeat)
-    rounds = mask_rounds(folder)
-    if not rounds:
-        raise FileNotFoundError(f"no mask files in {folder / 'masks'}")
+    rounds = list(folder.mask_files())
     cache: dict[int, dict] = {}
 
     def get(r: int) -> dict:
         if r not in cache:
-            cache[r] = _masks(folder, r)
+            cache[r] = folder.load_masks(r)
         return cache[r]
 
     out: dict[int, dict[str, float]] = {}
@@ -83,12 +77,11 @@ def jaccard_across_rounds(run_dir: str | pathlib.Path, repeat: int = 0,
 
 
 def _comparable(job_a: str, job_b: str, cache_dir, repeat: int,
-                allow_different_seeds: bool) -> tuple[pathlib.Path, pathlib.Path]:
+                allow_different_seeds: bool) -> tuple[RepeatDir, RepeatDir]:
     """The two repeat folders, after checking that both repeats started from the same seed."""
     from ..jobs.store import JobStore
 
-    store = JobStore(cache_dir)
-    try:
+    with JobStore(cache_dir) as store:
         rec_a, rec_b = store.get_job(job_a), store.get_job(job_b)   # KeyError names known jobs
         seed_a = int(rec_a["config"].get("seed", 0)) + repeat
         seed_b = int(rec_b["config"].get("seed", 0)) + repeat
@@ -102,8 +95,6 @@ def _comparable(job_a: str, job_b: str, cache_dir, repeat: int,
         if model_a != model_b:
             raise ValueError(f"jobs {job_a} ({model_a}) and {job_b} ({model_b}) prune different models")
         return _repeat_dir(store.run_dir(job_a), repeat), _repeat_dir(store.run_dir(job_b), repeat)
-    finally:
-        store.close()
 
 
 def jaccard_between_jobs(job_a: str, job_b: str, round_index: int = -1, cache_dir=None, repeat: int = 0, *,
@@ -114,19 +105,19 @@ def jaccard_between_jobs(job_a: str, job_b: str, round_index: int = -1, cache_di
     else :class:`SeedMismatch`. ``round_index = −1`` is the last round both jobs finished.
     """
     dir_a, dir_b = _comparable(job_a, job_b, cache_dir, repeat, allow_different_seeds)
-    common = sorted(set(mask_rounds(dir_a)) & set(mask_rounds(dir_b)))
+    common = sorted(set(dir_a.mask_files()) & set(dir_b.mask_files()))
     if not common:
         raise FileNotFoundError(f"jobs {job_a} and {job_b} have no finished round in common")
     if round_index < 0:
         round_index = common[round_index]
     if round_index not in common:
         raise ValueError(f"round {round_index} is not finished in both jobs; common rounds: {common}")
-    return jaccard_per_layer(_masks(dir_a, round_index), _masks(dir_b, round_index))
+    return jaccard_per_layer(dir_a.load_masks(round_index), dir_b.load_masks(round_index))
 
 
 def jaccard_between_jobs_all_rounds(job_a: str, job_b: str, cache_dir=None, repeat: int = 0, *,
                                     allow_different_seeds: bool = False) -> dict[int, dict[str, float]]:
     """{round: per-layer distances} over every round both jobs finished (Paganini's Fig. 3 / 9 curves)."""
     dir_a, dir_b = _comparable(job_a, job_b, cache_dir, repeat, allow_different_seeds)
-    common = sorted(set(mask_rounds(dir_a)) & set(mask_rounds(dir_b)))
-    return {r: jaccard_per_layer(_masks(dir_a, r), _masks(dir_b, r)) for r in common}
+    common = sorted(set(dir_a.mask_files()) & set(dir_b.mask_files()))
+    return {r: jaccard_per_layer(dir_a.load_masks(r), dir_b.load_masks(r)) for r in common}

@@ -1,18 +1,21 @@
 """The experiment config: one typed, validated description of a pruning experiment.
 
-* :mod:`.schema` — the sections and :class:`Config` with its derived quantities (τ, p, search cost)
+* :mod:`.schema` — the sections and :class:`Config` (the algorithm and the pruner's parts are
+  registered plug-ins, each with its own options)
+* :mod:`.fields` — field metadata, validation, plug-in choices, and the field specs the app's
+  form and the docs are generated from
 * :mod:`.checks` — constraints between fields
-* :mod:`.fields` — field metadata, validation, and the field specs the app's form is built from
 * :mod:`.io` — partial JSON/TOML files and ``dotted.key=value`` overrides
+* :mod:`.migrate` — configs of the first release's layout
+* :mod:`.reference` — the README's configuration reference, generated from the metadata
 
 Everything here is torch-free: the Streamlit process imports it to build its form.
 """
 
 from .fields import ConfigError, FieldError, FieldSpec, applies, field_specs, option
 from .io import defaults, load_config, to_toml
-from .schema import (DATASET_NAMES, MODEL_NAMES, AlgorithmConfig, AnalysisConfig, Config, DatasetConfig,
-                     ModelConfig, PrunerConfig, TrainingConfig)
+from .schema import AnalysisConfig, Config, DatasetConfig, ModelConfig, PrunerConfig, TrainingConfig, section_titles
 
-__all__ = ["AlgorithmConfig", "AnalysisConfig", "Config", "ConfigError", "DATASET_NAMES", "DatasetConfig",
-           "FieldError", "FieldSpec", "MODEL_NAMES", "ModelConfig", "PrunerConfig", "TrainingConfig", "applies",
-           "defaults", "field_specs", "load_config", "option", "to_toml"]
+__all__ = ["AnalysisConfig", "Config", "ConfigError", "DatasetConfig", "FieldError", "FieldSpec",
+           "ModelConfig", "PrunerConfig", "TrainingConfig", "applies", "defaults", "field_specs",
+           "load_config", "option", "section_titles", "to_toml"]

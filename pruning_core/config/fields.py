@@ -1,8 +1,22 @@
-"""Typed-dataclass machinery: field metadata, validation with errors that name the field, and
-the field descriptions the app's form is generated from. Nothing here knows the schema."""
+"""Typed-dataclass machinery: field metadata, validation with errors that name the field, the
+choice of a registered plug-in with its own options (a discriminated union), and the field
+descriptions the app's form and the docs are generated from. Nothing here knows the schema.
+
+Two kinds of field:
+
+* :func:`option` — a number, flag, string or list with its help text, bounds, allowed values and
+  ``when``: the condition under which it acts. A value other than the default for a field whose
+  condition does not hold is refused (:func:`inactive_errors`): a value is never silently ignored.
+* :func:`choice` — a plug-in chosen by name from a :class:`~pruning_core.registry.Registry`. In a
+  config it is written ``{"name": "magnitude", "norm": "l2"}`` (or just ``"magnitude"``); the
+  chosen class is a frozen dataclass whose fields are that plug-in's options, so each method owns
+  its section. A plug-in may declare ``suggests = {"pruner.unit": "output_filter"}``: values that
+  other fields take when the config does not give them, so choosing a method picks valid defaults.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import typing
@@ -38,32 +52,80 @@ class ConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Field metadata
+# Field declarations
 # --------------------------------------------------------------------------------------------
 
-def option(default: Any, help: str, *, choices: tuple | None = None, low: float | None = None,
-           high: float | None = None, low_open: bool = False, high_open: bool = False,
-           when: dict[str, tuple] | tuple[dict[str, tuple], ...] | None = None) -> Any:
-    """A dataclass field with the metadata that validation and the app's form read.
+When = dict[str, tuple] | tuple[dict[str, tuple], ...]
 
-    ``low``/``high`` bound numbers (open bounds exclude the end point); ``when`` maps a dotted
-    field to the values for which this option applies, e.g. ``{"algorithm.rewind": ("weights",)}``
-    (all conditions must hold), or is a tuple of such dicts, any one of which suffices.
+
+class Not(tuple):
+    """In a ``when`` condition: any value except these, e.g. ``Not(("replay",))``."""
+
+    def __contains__(self, value: object) -> bool:
+        return not tuple.__contains__(self, value)
+
+    def __repr__(self) -> str:
+        return f"Not({tuple(self)!r})"
+
+
+def option(default: Any, help: str, *, choices: Any = None, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False,
+           when: When | None = None, label: str | None = None, example: Any = None,
+           affects_result: bool = True, choice_labels: dict[str, str] | None = None) -> Any:
+    """A dataclass field with the metadata that validation, the form and the docs read.
+
+    * ``choices``: allowed values, a tuple or a registry (its names, read when validating);
+    * ``low``/``high``: bounds of a number (open bounds exclude the end point);
+    * ``when``: ``{dotted field: allowed values}`` under which this field acts (all must hold),
+      or a tuple of such dicts (any one suffices). Elsewhere only its default is accepted;
+    * ``label``: the form's label (default: from the name); ``example``: the value the form
+      starts from when an optional field is switched on;
+    * ``affects_result=False``: where or how fast a run happens (device, data dir), not what it
+      computes; left out of the config hash.
     """
-    meta = {"help": help, "choices": choices, "low": low, "high": high,
-            "low_open": low_open, "high_open": high_open, "when": when or {}}
+    meta = {"help": help, "choices": choices, "low": low, "high": high, "low_open": low_open,
+            "high_open": high_open, "when": when or {}, "label": label, "example": example,
+            "affects_result": affects_result, "choice_labels": choice_labels or {}}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
+def choice(registry: Any, default: str, help: str, *, allowed: tuple[str, ...] | None = None,
+           label: str | None = None) -> Any:
+    """A field holding one plug-in of ``registry`` (an instance of its options dataclass).
+
+    ``allowed`` restricts the names (e.g. an algorithm that only works with one schedule)."""
+    meta = {"registry": registry, "allowed": allowed, "help": help, "label": label, "default_name": default}
+    return field(default_factory=lambda: registry.get(default)(), metadata=meta)
+
+
+def is_choice(f: dataclasses.Field) -> bool:
+    return "registry" in f.metadata
+
+
+def allowed_names(f: dataclasses.Field) -> tuple[str, ...]:
+    names = f.metadata["registry"].names()
+    allowed = f.metadata["allowed"]
+    return tuple(n for n in names if allowed is None or n in allowed)
+
+
+def plugin_name(value: Any) -> str:
+    """The registered name of a plug-in instance (set on its class by the registry)."""
+    return type(value).plugin_name
+
+
 # --------------------------------------------------------------------------------------------
-# Field descriptions for the app's form
+# Field descriptions for the app's form and the docs
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class FieldSpec:
-    """One leaf field: dotted path, type name, default and the metadata the form renders."""
+    """One leaf field: dotted path, type name, default and the metadata the form renders.
+
+    A plug-in choice appears as ``<path>.name`` (type "str", ``plugin`` set to the registry
+    kind), followed by the chosen plug-in's options. ``choice_labels`` / ``choice_help`` give
+    each allowed value's label and help (from the registry, for registered names)."""
 
     path: str
     type: str          # "int" | "float" | "bool" | "str" | "list[int]"
@@ -73,37 +135,101 @@ class FieldSpec:
     choices: tuple | None
     low: float | None
     high: float | None
-    when: dict[str, tuple] | tuple[dict[str, tuple], ...]
+    when: When
+    label: str = ""
+    example: Any = None
+    affects_result: bool = True
+    plugin: str | None = None
+    choice_labels: dict = dataclasses.field(default_factory=dict)
+    choice_help: dict = dataclasses.field(default_factory=dict)
+    low_open: bool = False
+    high_open: bool = False
 
 
-def field_specs(cls: type | None = None, prefix: str = "") -> list[FieldSpec]:
-    """Every leaf field of the config (default: the whole :class:`Config`), in declaration order."""
+def _choice_texts(meta: dict) -> tuple[dict, dict]:
+    """({value: label}, {value: help}) of a field's choices (registered names: from the registry)."""
+    choices = meta["choices"]
+    if hasattr(choices, "entry"):
+        entries = [choices.entry(n) for n in choices.names()]
+        return {e.name: e.label for e in entries}, {e.name: e.help for e in entries}
+    return dict(meta["choice_labels"]), {}
+
+
+def _choices(meta: dict) -> tuple | None:
+    choices = meta["choices"]
+    if choices is None:
+        return None
+    return tuple(choices.names()) if hasattr(choices, "names") else tuple(choices)
+
+
+def _label(name: str, given: str | None) -> str:
+    if given:
+        return given
+    text = name.replace("_", " ")
+    return text[0].upper() + text[1:]
+
+
+def field_specs(cls: type | None = None, values: dict[str, Any] | None = None, prefix: str = "") -> list[FieldSpec]:
+    """Every leaf field of ``cls`` (default: the whole Config) in declaration order, with each
+    plug-in choice expanded into the options of the plug-in ``values`` names (else its default)."""
     if cls is None:
         from .schema import Config
         cls = Config
+    values = values or {}
     specs: list[FieldSpec] = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         path = prefix + f.name
+        if is_choice(f):
+            names = allowed_names(f)
+            chosen = values.get(path + ".name", f.metadata["default_name"])
+            if chosen not in names:
+                chosen = f.metadata["default_name"]
+            registry = f.metadata["registry"]
+            entries = [registry.entry(n) for n in names]
+            specs.append(FieldSpec(path + ".name", "str", False, f.metadata["default_name"], f.metadata["help"],
+                                   names, None, None, {}, label=_label(f.name, f.metadata["label"]),
+                                   plugin=registry.kind, choice_labels={e.name: e.label for e in entries},
+                                   choice_help={e.name: e.help for e in entries}))
+            specs += field_specs(registry.get(chosen), values, path + ".")
+            continue
         kind, optional = type_name(hints[f.name])
         if kind == "section":
-            specs += field_specs(hints[f.name], path + ".")
+            specs += field_specs(hints[f.name], values, path + ".")
             continue
         m = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        specs.append(FieldSpec(path, kind, optional, default, m["help"], m["choices"], m["low"],
-                               m["high"], m["when"]))
+        labels, helps = _choice_texts(m)
+        specs.append(FieldSpec(path, kind, optional, default, m["help"], _choices(m), m["low"], m["high"],
+                               m["when"], _label(f.name, m["label"]), m["example"], m["affects_result"],
+                               choice_labels=labels, choice_help=helps, low_open=m["low_open"],
+                               high_open=m["high_open"]))
     return specs
 
 
 def applies(spec: FieldSpec, values: dict[str, Any]) -> bool:
-    """Whether a field applies given the current dotted values (the form hides it otherwise)."""
-    alternatives = spec.when if isinstance(spec.when, tuple) else (spec.when,)
+    """Whether a field acts given the current dotted values (the form hides it otherwise)."""
+    return condition_holds(spec.when, values)
+
+
+def condition_holds(when: When, values: dict[str, Any]) -> bool:
+    alternatives = when if isinstance(when, tuple) else (when,)
     return any(all(values.get(k) in allowed for k, allowed in cond.items()) for cond in alternatives)
 
 
+def describe_condition(when: When) -> str:
+    """'pruner.unit is input_channel or output_filter', alternatives joined by '; or '."""
+    alternatives = when if isinstance(when, tuple) else (when,)
+    parts = []
+    for cond in alternatives:
+        parts.append(", ".join(f"{k} is {'not ' if isinstance(allowed, Not) else ''}"
+                               f"{' or '.join('null' if v is None else str(v) for v in tuple(allowed))}"
+                               for k, allowed in cond.items()))
+    return "; or ".join(parts)
+
+
 # --------------------------------------------------------------------------------------------
-# Validation internals
+# Building, validating and writing configs
 # --------------------------------------------------------------------------------------------
 
 def type_name(hint: Any) -> tuple[str, bool]:
@@ -119,6 +245,7 @@ def type_name(hint: Any) -> tuple[str, bool]:
 
 
 def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -> Any:
+    """An instance of ``cls`` from a partial dict; each problem is appended to ``errors``."""
     if not isinstance(data, dict):
         errors.append(FieldError(prefix.rstrip(".") or "config", data, "a table/object of fields"))
         return cls()
@@ -126,13 +253,17 @@ def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
+            owner = f" of {cls.plugin_name}" if hasattr(cls, "plugin_name") else ""
             errors.append(FieldError(prefix + str(key), data[key],
-                                     f"a known key; this section has: {', '.join(names)}"))
+                                     f"a known key{owner}; this section has: {', '.join(names) or 'no options'}"))
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
             continue
         path = prefix + f.name
+        if is_choice(f):
+            kwargs[f.name] = _build_choice(f, data[f.name], path, errors)
+            continue
         kind, optional = type_name(hints[f.name])
         if kind == "section":
             kwargs[f.name] = build_section(hints[f.name], data[f.name], path + ".", errors)
@@ -141,6 +272,22 @@ def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -
         if value is not _INVALID:
             kwargs[f.name] = value
     return cls(**kwargs)
+
+
+def _build_choice(f: dataclasses.Field, raw: Any, path: str, errors: list[FieldError]) -> Any:
+    registry = f.metadata["registry"]
+    default = f.metadata["default_name"]
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, dict):
+        errors.append(FieldError(path, raw, f"a {registry.kind} name or a table with 'name' and its options"))
+        return registry.get(default)()
+    name = raw.get("name", default)
+    names = allowed_names(f)
+    if name not in names:
+        errors.append(FieldError(path + ".name", name, "one of " + ", ".join(names)))
+        return registry.get(default)()
+    return build_section(registry.get(name), {k: v for k, v in raw.items() if k != "name"}, path + ".", errors)
 
 
 _INVALID = object()
@@ -166,8 +313,9 @@ def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
     if ok and kind == "float":
         value = float(value)
         ok = math.isfinite(value)
-    if ok and meta["choices"] is not None:
-        ok = value in meta["choices"]
+    choices = _choices(meta)
+    if ok and choices is not None:
+        ok = value in choices
     if ok and kind in ("int", "float"):
         low, high = meta["low"], meta["high"]
         if low is not None:
@@ -182,8 +330,9 @@ def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
 
 def _describe(kind: str, meta: dict, optional: bool = False) -> str:
     """Human wording of what a field accepts, e.g. 'a number in (0, 1)' or 'one of sgd, adam'."""
-    if meta["choices"] is not None:
-        text = "one of " + ", ".join(map(str, meta["choices"]))
+    choices = _choices(meta)
+    if choices is not None:
+        text = "one of " + ", ".join(map(str, choices))
     else:
         text = {"int": "an integer", "float": "a number", "bool": "true or false",
                 "str": "a string", "list[int]": "a list of integers"}[kind]
@@ -197,13 +346,122 @@ def _describe(kind: str, meta: dict, optional: bool = False) -> str:
     return text + (" or null" if optional else "")
 
 
+def to_dict(obj: Any) -> dict:
+    """A section as a JSON-ready nested dict; a plug-in choice as ``{"name": ..., options...}``."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if is_choice(f):
+            out[f.name] = {"name": plugin_name(value), **to_dict(value)}
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = to_dict(value)
+        else:
+            out[f.name] = list(value) if isinstance(value, list) else value
+    return out
+
+
+def flat_values(data: dict, prefix: str = "") -> dict[str, Any]:
+    """{"a.b": value} of a nested dict (a plug-in choice gives "a.name" and its options)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(flat_values(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def inactive_errors(config: Any) -> list[FieldError]:
+    """Fields set away from their default where their ``when`` condition does not hold: such a
+    value would be ignored, so it is refused with the condition under which the field acts."""
+    values = flat_values(to_dict(config))
+    errors = []
+    for spec in field_specs(type(config), values):
+        if spec.plugin is None and not applies(spec, values) and values.get(spec.path) != spec.default:
+            errors.append(FieldError(spec.path, values.get(spec.path),
+                                     f"{spec.default!r} (the default): this field acts only when "
+                                     f"{describe_condition(spec.when)}"))
+    return errors
+
+
+def apply_suggestions(cls: type, data: dict) -> tuple[dict, set[str]]:
+    """(a copy of ``data`` where every field a chosen plug-in suggests — ``suggests`` on its class
+    — and that ``data`` does not give takes the suggested value, the dotted paths so set)."""
+    if not isinstance(data, dict):
+        return data, set()
+    data = copy.deepcopy(data)
+    given = set(flat_values(data))
+    suggested: set[str] = set()
+    for _ in range(3):                     # a suggested choice may suggest further fields
+        changed = False
+        for plugin in _chosen_plugins(cls, data):
+            for dotted, value in getattr(plugin, "suggests", {}).items():
+                if dotted not in given and _get_dotted(data, dotted) != value:
+                    set_dotted(data, dotted, value)
+                    suggested.add(dotted)
+                    changed = True
+        if not changed:
+            break
+    return data, suggested
+
+
+def _chosen_plugins(cls: type, data: Any, prefix: str = "") -> list[type]:
+    """The plug-in classes a partial dict chooses (or the defaults), walking the schema."""
+    out = []
+    if not isinstance(data, dict):
+        data = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        raw = data.get(f.name)
+        if is_choice(f):
+            if isinstance(raw, str):
+                name = raw
+            elif isinstance(raw, dict) or raw is None:
+                name = (raw or {}).get("name", f.metadata["default_name"])
+            else:
+                name = None
+            if name in allowed_names(f):
+                plugin = f.metadata["registry"].get(name)
+                out.append(plugin)
+                out += _chosen_plugins(plugin, raw if isinstance(raw, dict) else {}, prefix + f.name + ".")
+        elif type_name(hints[f.name])[0] == "section":
+            out += _chosen_plugins(hints[f.name], raw, prefix + f.name + ".")
+    return out
+
+
+def _get_dotted(data: dict, dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if isinstance(node, str) and part == "name":
+            return node
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def delete_dotted(data: dict, dotted: str) -> None:
+    """Remove ``dotted`` from a nested dict if present (a plug-in's ``name`` resets it)."""
+    *parents, leaf = dotted.split(".")
+    node: Any = data
+    for part in parents:
+        if not isinstance(node, dict) or part not in node:
+            return
+        node = node[part]
+    if isinstance(node, dict):
+        node.pop(leaf, None)
 
 
 def set_dotted(data: dict, dotted: str, value: Any) -> None:
-    """Set ``data["a"]["b"] = value`` for ``dotted = "a.b"``, creating sections as needed."""
+    """Set ``data["a"]["b"] = value`` for ``dotted = "a.b"``, creating sections as needed.
+
+    A plug-in choice written as a bare name (``"score": "snip"``) becomes ``{"name": "snip"}``
+    when one of its options is set."""
     *parents, leaf = dotted.split(".")
     node = data
     for part in parents:
+        if isinstance(node.get(part), str):
+            node[part] = {"name": node[part]}
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError([FieldError(dotted, value, f"'{part}' is not a section")])

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import pathlib
 import tomllib
+from typing import Any
 
 from .fields import ConfigError, FieldError, set_dotted
 from .schema import Config
+
 
 def defaults() -> Config:
     """The complete default config."""
@@ -18,7 +20,9 @@ def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | N
     """Read a partial JSON or TOML file (by extension), apply ``key=value`` overrides, validate.
 
     Override values are parsed as JSON where possible (``3``, ``0.5``, ``null``, ``true``,
-    ``[80, 120]``) and taken as strings otherwise (``adam``).
+    ``[80, 120]``) and taken as strings otherwise (``adam``). A plug-in choice can be replaced
+    by name (``pruner.score=snip``: its options start from their defaults) or have one option
+    set (``pruner.score.batch=128``).
     """
     data: dict = {}
     if path is not None:
@@ -42,12 +46,29 @@ def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | N
     return Config.from_dict(data)
 
 
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)
+
+
 def to_toml(config: Config) -> str:
-    """The config as TOML (``null`` fields are omitted: they load back as their default null)."""
-    data = config.to_dict()
-    lines = [f"{k} = {json.dumps(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for section, values in data.items():
-        if isinstance(values, dict):
-            lines.append(f"\n[{section}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
-    return "\n".join(lines) + "\n"
+    """The config as TOML: one table per section (``[algorithm.lr_policy]`` for a plug-in's
+    options); ``null`` fields are omitted, since they load back as their default null."""
+    lines: list[str] = []
+
+    def table(data: dict, path: str) -> None:
+        scalars = [(k, v) for k, v in data.items() if not isinstance(v, dict) and v is not None]
+        if path:
+            lines.append(f"\n[{path}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars)
+        for key, value in data.items():
+            if isinstance(value, dict):
+                table(value, f"{path}.{key}" if path else key)
+
+    table(config.to_dict(), "")
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -21,7 +21,8 @@ from typing import Any
 
 import diskcache
 
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+from ..rundir import RunDir
+
 ACTIVE = ("queued", "running")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
@@ -71,8 +72,10 @@ class JobStore:
     # ---- job records -------------------------------------------------------------------------
 
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",
-                   origin: str = "app", name: str | None = None) -> dict:
-        """Insert a new job record and return it (its id: creation time + config hash prefix)."""
+                   origin: str = "app", name: str | None = None, plugins: list[str] | None = None) -> dict:
+        """Insert a new job record and return it (its id: creation time + config hash prefix).
+
+        ``plugins``: the plug-in files the config's methods come from; the worker loads them."""
         now = time.time()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         with self._jobs.transact():
@@ -85,9 +88,9 @@ class JobStore:
                       "finished": None, "heartbeat": None, "worker_pid": None, "device": None,
                       "cancel_requested": False, "error": None, "traceback": None,
                       "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
-                      "rounds_done": {}}
+                      "plugins": list(plugins or [])}
             self._jobs[job_id] = record
-        self.run_dir(job_id).mkdir(parents=True, exist_ok=True)
+        self.run_dir(job_id).mkdir()
         return record
 
     def get_job(self, job_id: str) -> dict:
@@ -176,6 +179,6 @@ class JobStore:
 
     # ---- artifacts ---------------------------------------------------------------------------
 
-    def run_dir(self, job_id: str) -> pathlib.Path:
-        """Folder of the job's artifacts (masks, weights, exports)."""
-        return self.runs / job_id
+    def run_dir(self, job_id: str) -> RunDir:
+        """The job's run folder (masks, weights, commit points): :class:`~pruning_core.rundir.RunDir`."""
+        return RunDir(self.runs / job_id)

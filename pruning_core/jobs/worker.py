@@ -11,7 +11,7 @@ import os
 import pathlib
 import time
 
-from .store import JobStore, pid_alive
+from .store import JobStore, default_cache_dir, pid_alive
 
 POLL_SECONDS = 0.5
 
@@ -22,7 +22,7 @@ def worker_lock_path(cache_dir: pathlib.Path) -> pathlib.Path:
 
 def worker_running(cache_dir: str | pathlib.Path | None = None) -> int | None:
     """The pid of the live worker of this cache dir, or None."""
-    path = worker_lock_path(JobStore(cache_dir).root)
+    path = worker_lock_path(pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir())
     try:
         pid = int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -57,6 +57,7 @@ def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float =
     lock = worker_lock_path(store.root)
     if not _take_lock(lock):          # before importing torch (seconds), so a second worker sees the lock
         print(f"a worker is already running for {store.root}")
+        store.close()
         return 0
     try:
         from ..runner import run
@@ -77,3 +78,4 @@ def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float =
             idle_since = time.monotonic()
     finally:
         lock.unlink(missing_ok=True)
+        store.close()

@@ -1,0 +1,22 @@
+"""Which device a run uses, and its name in words (torch)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' → CUDA if available, else CPU; otherwise the named device (checked to exist)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: got {name!r} but CUDA is not available here; allowed: auto, cpu")
+    return device
+
+
+def device_label(device: torch.device) -> str:
+    """Human name of the device, e.g. 'cuda:0 (NVIDIA H100 80GB HBM3)' or 'cpu (2 threads)'."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
