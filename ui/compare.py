@@ -27,7 +27,7 @@ def _select_seeds(jobs: list[dict], anchor: str) -> None:
 def pick(jobs: list[dict]) -> list[str]:
     """Multiselect of jobs (URL ``?jobs=a,b``), plus "all seeds of one experiment"."""
     ids = [j["id"] for j in jobs]
-    labels = {j["id"]: f"{j.get('name') or j['id']} · {data.rewind_label(j['config'])} · {j['status']}"
+    labels = {j["id"]: f"{j.get('name') or j['id']} · {data.method_label(j['config'])} · {j['status']}"
               + (f" ({j['id'][-17:]})" if j.get("name") and j["name"] != j["id"] else "") for j in jobs}
     if KEY not in st.session_state:
         wanted = [x for x in (st.query_params.get("jobs") or "").split(",") if x in ids]
@@ -84,7 +84,7 @@ def jaccard(by_id: dict, chosen: list[str], labels: dict, baseline: str) -> None
     for i in chosen:
         run_dir = state.store().run_dir(i)
         for repeat in range(by_id[i]["config"]["repeats"]):
-            files = data.mask_files(run_dir, repeat)
+            files = run_dir.repeat(repeat).mask_files()
             if files:
                 sources[(i, repeat)] = files
     if (baseline, 0) not in sources or len(sources) < 2:

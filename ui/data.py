@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from pruning_core.maskfile import load_masks_numpy  # noqa: F401  (torch-free; re-exported for the pages)
-from pruning_core.summary import split_variants
+from pruning_core.rundir import RunDir
+from pruning_core.summary import method_label, split_variants
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 FALLBACK_FLOPS_PER_SECOND = 2e9      # a 2-core CPU, forward + backward, for a rough estimate
@@ -31,12 +32,6 @@ STARTUP_SECONDS = 8.0                # worker start: import torch, load the data
 
 
 # ---- masks and weights -----------------------------------------------------------------------
-
-def mask_files(run_dir: pathlib.Path, repeat: int = 0) -> dict[int, pathlib.Path]:
-    """{round: mask file} of one repeat, for the rounds finished so far."""
-    folder = pathlib.Path(run_dir) / f"repeat_{repeat}" / "masks"
-    return {int(p.stem.split("_")[1]): p for p in sorted(folder.glob("round_*.npz"))}
-
 
 _WEIGHTS_SCRIPT = """
 import sys, numpy, torch
@@ -101,30 +96,8 @@ def job_label(record: dict, status: bool = True) -> str:
     c = record["config"]
     name = record.get("name")
     text = (f"{record['id']}{' · ' + name if name and name != record['id'] else ''} · "
-            f"{c['model']['name']}/{c['dataset']['name']} · {rewind_label(c)}")
+            f"{c['model']['name']}/{c['dataset']['name']} · {method_label(c)}")
     return text + (f" · {record['status']}" if status else "")
-
-
-def rewind_label(config: dict) -> str:
-    """Short name of the method, e.g. 'IMP+WR ×20', 'AIMP+LRR ×5', 'IMP+SLR ×5', 'ASNI',
-    'gradual', plus the pruner when it is not unstructured magnitude pruning."""
-    a, p = config["algorithm"], config.get("pruner", {})
-    name = a.get("name", "imp")
-    treatment = {"weights": "WR", "lr": "LRR", "none": "FT"}.get(a.get("rewind"), str(a.get("rewind")))
-    if a.get("rewind") in ("lr", "none") and a.get("lr_policy", "default") != "default":
-        treatment = a["lr_policy"].upper()
-    if name == "imp":
-        text = f"{'AIMP' if a.get('partial_epochs') else 'IMP'}+{treatment} ×{a['rounds']}"
-    elif name == "one_shot":
-        text = f"one-shot+{treatment}"
-    elif name == "bimp":
-        text = f"BIMP ×{a['rounds']}"
-    else:
-        text = {"asni": "ASNI", "gradual": "gradual (cubic)"}.get(name, name)
-    method, structure = p.get("method", "magnitude"), p.get("structure", "unstructured")
-    if (method, structure) != ("magnitude", "unstructured"):
-        text += f" · {method}/{structure}"
-    return text
 
 
 def experiment_key(config: dict) -> str:
@@ -187,7 +160,7 @@ def compare_table(runs: dict[str, tuple[dict, pd.DataFrame]], baseline: str | No
     rows = []
     for label, (record, rounds) in runs.items():
         c = record["config"]
-        row = {"job": label, "method": rewind_label(c), "setup": f"{c['model']['name']}/{c['dataset']['name']}",
+        row = {"job": label, "method": method_label(c), "setup": f"{c['model']['name']}/{c['dataset']['name']}",
                "seeds": c["repeats"], "rounds": np.nan, "sparsity %": np.nan, "dense acc %": np.nan,
                "final acc %": np.nan, "cost (epochs)": np.nan}
         if len(rounds) and "variant" in rounds and rounds["variant"].notna().any():
@@ -215,13 +188,13 @@ def summary(record: dict, events: list[dict], rounds: pd.DataFrame) -> dict:
     return build_summary(record, events, rounds)
 
 
-def masks_zip(run_dir: pathlib.Path) -> bytes:
+def masks_zip(run_dir: RunDir) -> bytes:
     """Every mask file of a run (``repeat_<i>/round_<r>.npz``, bit-packed) in one zip."""
     import io
     import zipfile
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as z:
-        for path in sorted(pathlib.Path(run_dir).glob("repeat_*/masks/round_*.npz")):
-            z.write(path, f"masks/{path.parent.parent.name}/{path.name}")
+        for repeat, _, path in run_dir.mask_files():
+            z.write(path, f"masks/repeat_{repeat}/{path.name}")
     return buffer.getvalue()

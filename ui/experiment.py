@@ -1,9 +1,10 @@
 """The Experiment page's preview and launch: what the chosen config will build, cost and plan.
 
 Before launching the page shows the parameter count (from ``python -m pruning_core describe`` in a
-subprocess, cached), the planned sparsity per round and per epoch, the LR schedule, the search cost
-in retraining epochs and an estimate of the run time (measured seconds per epoch of finished jobs
-with the same model, dataset and batch size; a rough FLOP-based guess otherwise).
+subprocess, cached), and from the algorithm's ``plan()`` — the same plan the run executes — the
+planned sparsity per round and per epoch, the LR of every epoch, the search cost and the total
+epochs, with an estimate of the run time (measured seconds per epoch of finished jobs with the
+same model, dataset and batch size; a rough FLOP-based guess otherwise).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from pruning_core.config import to_toml
-from pruning_core.jobs import launcher
 
-from . import data, figures, schedules, state
+from . import data, figures, launcher, state
 from .widgets import FormResult
 
 MAX_ESTIMATE_JOBS = 10
@@ -43,7 +43,8 @@ def preview(form: FormResult) -> None:
         st.error("Fix the fields marked in red to see the plan and launch:\n\n"
                  + "\n".join(f"- `{e.field}`: {e.allowed}" for e in form.errors))
         return
-    total = config.repeats * config.total_epochs()
+    plan = config.plan()
+    total = config.repeats * plan.total_epochs()
     steps = -(-int(facts.get("dataset", {}).get("n_train") or 0) // config.training.batch_size) or 1
     per_epoch, n_jobs = measured_seconds_per_epoch(config.model.name, config.dataset.name, config.training.batch_size)
     if per_epoch is None:
@@ -53,33 +54,35 @@ def preview(form: FormResult) -> None:
     else:
         basis = f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size"
     seconds = data.STARTUP_SECONDS + total * per_epoch
-    final = config.planned_sparsity()[-1]
-    gradual = config.algorithm.name in schedules.GRADUAL
+    planned = plan.sparsity()
+    final = planned[-1]
     c1, c2 = st.columns(2)
     c1.metric("Parameters", f"{facts.get('n_params', 0):,}", help=f"prunable: {facts.get('n_prunable', 0):,} "
               f"in {len(facts.get('layers') or [])} layers (conv/linear weights; biases and BN never)")
-    c2.metric("Final sparsity", f"{100 * final:.2f}%", help=f"{100 * (1 - final):.2f}% of the prunable weights "
-              "remain" + (f"; p = {config.per_round_rate:.4f} per round" if not gradual else ""))
-    c1.metric("Search cost", f"{config.search_cost()} ep.",
+    c2.metric("Final sparsity", "at run time" if final is None else f"{100 * final:.2f}%",
+              help="decided by the threshold as the run goes" if final is None else
+              f"{100 * (1 - final):.2f}% of the prunable weights remain"
+              + (f"; p = {plan.rate:.4f} per round" if plan.rate is not None else ""))
+    c1.metric("Search cost", f"{plan.search_cost()} ep.",
               help="epochs spent finding the mask beyond the dense training (per repeat)")
     c2.metric("Total epochs", f"{total}", help="every epoch of every repeat")
     c1.metric("Run time (est.)", data.format_duration(seconds), help=basis)
     c2.metric("Steps / epoch", f"{steps}")
-    st.caption(f"Run time: {basis}; ≈ {per_epoch:.2f} s per epoch + {data.STARTUP_SECONDS:.0f} s start-up.")
-    planned = config.planned_sparsity()
-    if gradual:
-        fig = figures.curve_figure({"s_e": (list(range(1, len(planned) + 1)), planned)},
-                                   "Planned sparsity after each epoch", "epoch e", markers=len(planned) <= 60)
-    else:
-        fig = figures.geometric_schedule(planned, title="Planned sparsity per round")
+    st.caption(f"Plan: {plan.headline}. Run time: {basis}; ≈ {per_epoch:.2f} s per epoch + "
+               f"{data.STARTUP_SECONDS:.0f} s start-up.")
+    trajectory = [r for r in plan.rounds if r.search]
+    x_title = "epoch e (each epoch is a round)" if plan.epoch_rounds else "round r"
+    fig = figures.curve_figure({"planned": ([r.index for r in trajectory], [r.sparsity for r in trajectory])},
+                               "Planned sparsity after each round", x_title, markers=len(trajectory) <= 60)
     st.plotly_chart(fig, key="plan_rounds")
-    plan = schedules.run_plan(config, steps)
-    st.plotly_chart(figures.sparsity_schedule(plan, title="Planned sparsity per epoch (all rounds end to end)"),
+    epochs = plan.epochs(config.training, steps)
+    st.plotly_chart(figures.sparsity_schedule(epochs, title="Planned sparsity per epoch (all rounds end to end)"),
                     key="plan_epochs")
-    st.plotly_chart(figures.lr_schedule({"η": schedules.lr_curve(plan)}, title="Learning rate per epoch"),
+    st.plotly_chart(figures.lr_schedule({"η": figures.lr_curve(epochs)}, title="Learning rate per epoch"),
                     key="plan_lr")
-    if not schedules.lr_known(config):
-        st.caption("The LR of this retraining policy is not previewed yet (only the dense training's).")
+    if any(r.lr.scaled for r in plan.rounds):
+        st.caption("ALLR's learning rate is drawn at d = 1, its largest value: each round multiplies it by the "
+                   "d it measures when it prunes.")
     with st.expander("Config (TOML)"):
         st.code(to_toml(config), language="toml")
     if facts.get("layers"):

@@ -238,14 +238,20 @@ def layer_sparsity_bars(layer_sparsity: dict[str, float], global_sparsity: float
 
 # ---- schedules -------------------------------------------------------------------------------
 
+def lr_curve(epochs: list) -> tuple[list[float], list[float]]:
+    """(global epochs, η) of a plan's epochs laid end to end (``Plan.epochs``), for :func:`lr_schedule`."""
+    return [t for p in epochs for t in p.lr_t], [v for p in epochs for v in p.lr]
+
+
 def sparsity_schedule(plan: list, current_epoch: float | None = None, measured: pd.DataFrame | None = None,
                       title: str = "Planned sparsity per epoch") -> go.Figure:
-    """Planned global sparsity of every epoch of the run (a step per round), measured sparsity
-    from epoch events as dots, and a vertical marker at the current epoch."""
+    """Planned global sparsity of every epoch of the run (``Plan.epochs``: a step per round; a gap
+    where a threshold decides at run time), measured sparsity from epoch events as dots, and a
+    vertical marker at the current epoch."""
     xs, ys = [], []
     for p in plan:
-        xs += [p.index, p.index + 1]
-        ys += [100 * p.sparsity] * 2
+        xs += [p.index, p.index + 1, None]
+        ys += [None if p.sparsity is None else 100 * p.sparsity] * 2 + [None]
     fig = go.Figure(go.Scatter(x=xs, y=ys, mode="lines", name="planned", line=dict(color=PALETTE[0], width=2),
                                hovertemplate="epoch %{x:.0f}<br>%{y:.2f}% pruned<extra></extra>"))
     if measured is not None and len(measured):

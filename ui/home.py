@@ -7,11 +7,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pruning_core.config import field_specs
-from pruning_core.jobs import launcher
 from pruning_core.jobs.worker import worker_running
+from pruning_core.registry import ALGORITHMS, DATASETS, LR_POLICIES, MODELS, SCORES, TREATMENTS, UNITS
 
-from . import data, state
+from . import data, launcher, state
 from .monitor import ACTIVE
 
 INTRO = """
@@ -24,11 +23,10 @@ refresh and an app restart.
 
 
 def vocabulary() -> str:
-    """What can be chosen, read from the engine's config metadata (so it never drifts)."""
-    choices = {s.path: s.choices for s in field_specs() if s.choices}
-    names = [("algorithm.name", "Algorithms"), ("algorithm.rewind", "after pruning"), ("pruner.method", "Scores"),
-             ("pruner.structure", "structures"), ("model.name", "Models"), ("dataset.name", "datasets")]
-    return " · ".join(f"{label}: {', '.join(map(str, choices[path]))}" for path, label in names if path in choices)
+    """What can be chosen, read from the registries (plug-ins included, so it never drifts)."""
+    kinds = [(ALGORITHMS, "Algorithms"), (TREATMENTS, "after pruning"), (LR_POLICIES, "LR policies"),
+             (SCORES, "Scores"), (UNITS, "units"), (MODELS, "Models"), (DATASETS, "datasets")]
+    return " · ".join(f"{label}: {', '.join(registry.names())}" for registry, label in kinds)
 
 
 def quick_start() -> None:
@@ -38,7 +36,7 @@ def quick_start() -> None:
         f"LeNet-300-100 on scikit-learn's 8×8 **digits** (always available offline): the original lottery "
         f"ticket, IMP rewinding to the initialisation (k = {config.algorithm.rewind_epoch}), "
         f"{100 * config.algorithm.rate:.0f}% per round for "
-        f"{config.algorithm.rounds} rounds (down to {100 * (1 - config.planned_sparsity()[-1]):.1f}% of the "
+        f"{config.algorithm.rounds} rounds (down to {100 * (1 - config.plan().sparsity()[-1]):.1f}% of the "
         f"weights), {config.repeats} seeds. About a minute on a 2-core CPU; the first point appears within "
         f"seconds.")
     if st.button("Launch", type="primary", key="quick_launch"):
@@ -55,7 +53,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         name = j.get("name") if j.get("name") not in (None, j["id"]) else ""
         rows.append({"job": j["id"], "status": j["status"],
                      "experiment": f"{name + ': ' if name else ''}{c['model']['name']}/{c['dataset']['name']} · "
-                     f"{data.rewind_label(c)}" + (f" · {c['repeats']} seeds" if c["repeats"] > 1 else ""),
+                     f"{data.method_label(c)}" + (f" · {c['repeats']} seeds" if c["repeats"] > 1 else ""),
                      "progress": (p.get("epochs_done") or 0) / total if total else 0.0,
                      "age": data.format_duration(now - j["created"])})
     return pd.DataFrame(rows)

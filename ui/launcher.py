@@ -1,4 +1,5 @@
-"""Submit jobs from the app and keep one detached worker per cache dir running (torch-free).
+"""The app's side of the job system: submit jobs and keep one detached worker per cache dir
+running (torch-free; the engine's CLI and notebooks run jobs in their own process).
 
 The app never trains: :func:`submit` writes a queued job record into the store and
 :func:`ensure_worker` starts ``python -m pruning_core --cache DIR worker`` in its own process
@@ -21,18 +22,18 @@ import subprocess
 import sys
 import time
 
-from ..config import Config
-from .store import JobStore
-from .store import pid_alive
-from .worker import worker_running
+from pruning_core.config import Config
+from pruning_core.jobs.store import JobStore, default_cache_dir, pid_alive
+from pruning_core.jobs.worker import worker_running
+from pruning_core.registry import loaded_plugin_files
 
 WORKER_IDLE_EXIT_SECONDS = 60.0
 STARTING_GRACE_SECONDS = 60.0
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _root(cache_dir: str | pathlib.Path | None) -> pathlib.Path:
-    return JobStore(cache_dir).root if cache_dir is None else pathlib.Path(cache_dir)
+    return default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
 
 
 def _starting_path(root: pathlib.Path) -> pathlib.Path:
@@ -97,13 +98,11 @@ def worker_threads() -> int:
 
 def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: str | None = None,
            origin: str = "app") -> str:
-    """Queue ``config`` as a new job, make sure a worker will run it; return the job id."""
-    store = JobStore(cache_dir)
-    try:
+    """Queue ``config`` as a new job, make sure a worker will run it; return the job id. The job
+    records the plug-in files loaded here, so the worker loads them before it runs the job."""
+    with JobStore(cache_dir) as store:
         job_id = store.create_job(config.to_dict(), config.hash(), status="queued", origin=origin,
-                                  name=name)["id"]
-    finally:
-        store.close()
+                                  name=name, plugins=loaded_plugin_files())["id"]
     ensure_worker(cache_dir)
     return job_id
 

@@ -14,12 +14,10 @@ import pandas as pd
 import streamlit as st
 
 from pruning_core.analysis.compression import compression_table
-from pruning_core.config import Config
 from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
-from pruning_core.jobs import launcher
 from pruning_core.summary import split_variants
 
-from . import data, figures, schedules, state
+from . import data, figures, launcher, state
 
 LIVE_SECONDS = 1.0
 MASK_SECONDS = 4.0
@@ -69,8 +67,8 @@ def header(record: dict, events: list[dict]) -> None:
     progress = record.get("progress") or {}
     done, total = progress.get("epochs_done") or 0, progress.get("epochs_total")
     if total is None:
-        cfg = Config.from_dict(c)
-        total = c["repeats"] * cfg.total_epochs()
+        config = state.config_of(record)
+        total = c["repeats"] * config.plan().total_epochs() if config is not None else None
     cols = st.columns(4)
     cols[0].metric("Status", status)
     cols[1].metric("Device", data.device_short(record.get("device")),
@@ -81,7 +79,7 @@ def header(record: dict, events: list[dict]) -> None:
     st.progress(min(1.0, done / total) if total else 0.0,
                 text=f"{100 * done / total:.0f}% of {total} epochs" if total else None)
     st.caption(f"device: {record.get('device') or '—'} · model {c['model']['name']} on {c['dataset']['name']} · "
-               f"{data.rewind_label(c)} · seeds {c['seed']}…"
+               f"{data.method_label(c)} · seeds {c['seed']}…"
                f"{c['seed'] + c['repeats'] - 1} · job `{record['id']}`")
     if status == "queued":
         ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
@@ -99,7 +97,7 @@ def header(record: dict, events: list[dict]) -> None:
 def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_events: int) -> None:
     """Accuracy vs remaining weights, per-epoch curves, layer sparsity and the schedules (each
     figure is rebuilt only when new events arrived)."""
-    config = Config.from_dict(record["config"])
+    config = state.config_of(record)
     job_id = record["id"]
     left, right = st.columns(2)
     with left:
@@ -108,7 +106,7 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
                 {record.get("name") or job_id: rounds}))
             st.plotly_chart(fig, key="acc_vs_remaining", config={"displaylogo": False})
         else:
-            st.info("Accuracy vs remaining weights appears after the dense training (round 0).")
+            st.info("Accuracy vs remaining weights appears after the first round.")
     with right:
         if len(epochs):
             available = sorted(int(r) for r in epochs["round"].unique())
@@ -132,29 +130,33 @@ def live_charts(record: dict, rounds: pd.DataFrame, epochs: pd.DataFrame, n_even
                 last["layer_sparsity"], last["sparsity"],
                 title=f"Sparsity per layer after round {int(last['round'])} (repeat {int(last['repeat'])})"))
             st.plotly_chart(fig, key="layer_bars")
-    current = None
-    plan = schedules.run_plan(config)
-    measured = None
+    if config is None:
+        st.caption("This job's method comes from a plug-in this app has not loaded: name its file in "
+                   "$PRUNELAB_PLUGINS to see the planned schedules.")
+        return
+    plan = config.plan()
+    plan_epochs = plan.epochs(config.training)
+    current, measured = None, None
     if len(epochs):
         last_repeat = epochs[epochs["repeat"] == epochs["repeat"].max()].copy()
-        last_repeat["global_epoch"] = schedules.global_epochs(config, last_repeat["round"], last_repeat["epoch"])
+        last_repeat["global_epoch"] = plan.global_epochs(last_repeat["round"], last_repeat["epoch"])
         measured = last_repeat.dropna(subset=["global_epoch"])
         current = float(measured["global_epoch"].max()) if len(measured) else None
     with right:
-        fig = state.memo("sparsity", (job_id, n_events), lambda: figures.sparsity_schedule(plan, current, measured))
+        fig = state.memo("sparsity", (job_id, n_events), lambda: figures.sparsity_schedule(plan_epochs, current, measured))
         st.plotly_chart(fig, key="sparsity_schedule")
 
     def lr_figure():
-        lr_curve = {"planned η": schedules.lr_curve(plan)}
-        fig = figures.lr_schedule(lr_curve, current, title="Learning rate over the run (planned; dots: measured)")
+        fig = figures.lr_schedule({"planned η": figures.lr_curve(plan_epochs)}, current,
+                                  title="Learning rate over the run (planned; dots: measured)")
         if measured is not None and len(measured):
             fig.add_scatter(x=measured["global_epoch"], y=measured["lr"], mode="markers",
                             name="measured (last step)", marker=dict(color=figures.PALETTE[1], size=6))
         return fig
 
     st.plotly_chart(state.memo("lr", (job_id, n_events), lr_figure), key="lr_schedule")
-    if not schedules.lr_known(config):
-        st.caption("The planned LR of this retraining policy is not drawn yet; the dots are the LR the run used.")
+    if any(r.lr.scaled for r in plan.rounds):
+        st.caption("ALLR's planned LR is drawn at d = 1; the dots are the LR the run used (d measured when pruning).")
 
 
 def mask_view(record: dict, rounds: pd.DataFrame) -> None:
@@ -167,7 +169,7 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
         repeat = cols[0].selectbox("Repeat", repeats, index=len(repeats) - 1 if current else 0, key="mask_repeat")
     else:
         repeat = repeats[0]
-    files = data.mask_files(run_dir, repeat)
+    files = run_dir.repeat(repeat).mask_files()
     if not files:
         st.info("Masks appear after the first finished round.")
         return
@@ -184,9 +186,9 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
     masks = state.masks(files[chosen])
     weights_file = None
     if chosen == available[-1]:
-        weights_file = run_dir / f"repeat_{repeat}" / "weights" / "latest.pt"
+        weights_file = run_dir.repeat(repeat).weights_file("latest")
     elif chosen == 0:
-        weights_file = run_dir / f"repeat_{repeat}" / "weights" / "round_000.pt"
+        weights_file = run_dir.repeat(repeat).weights_file("round_000")
     show_weights = cols[2].toggle("Show |weights|", key="mask_weights",
                                   disabled=weights_file is None or not weights_file.exists(),
                                   help="Weights are stored for round 0 and the last finished round only.")
@@ -207,11 +209,10 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
 
 def downloads(record: dict) -> None:
     """Rounds CSV, epochs CSV, summary JSON and the masks (zip); built when clicked."""
-    job_id, root = record["id"], state.cache_dir()
+    job_id = record["id"]
 
     def tables():
-        from pruning_core.jobs.store import JobStore
-        events = JobStore(root).events(job_id)
+        events = state.store().events(job_id)
         return events, *events_to_frames(events)
 
     def summary_json():

@@ -1,9 +1,14 @@
-"""The Schedules playground: sparsity and LR schedules redrawn as sliders move; no training.
+"""The Schedules playground: sparsity and LR schedules redrawn as their options change; no training.
 
-Sigmoid (ASNI, s_e = α·sigmoid((e − βE)/γ)), polynomial (Zhu & Gupta), IMP's geometric schedule,
-and the retraining LR policies (WR/LRR replay the schedule from epoch k, FT holds the last LR).
-"Copy into a new experiment" sends the chosen schedule (with the LR settings for IMP) to the
-Experiment form.
+Everything comes from the registries and the engine's own torch-free code, so a plug-in schedule
+or LR policy appears here without editing this page:
+
+* every registered sparsity schedule of gradual pruning, with widgets generated from its options;
+* IMP's geometric schedule s_r = 1 − (1 − p)^r;
+* every registered retraining LR policy over the dense training and a few rounds, from the same
+  ``plan()`` the engine runs (ALLR drawn at d = 1).
+
+"Copy into a new experiment" sends the chosen schedule to the Experiment form.
 """
 
 from __future__ import annotations
@@ -12,48 +17,37 @@ import streamlit as st
 
 from pruning_core import schedules as engine_schedules
 from pruning_core.config import Config, ConfigError
+from pruning_core.config.fields import flat_values
+from pruning_core.registry import LR_POLICIES, SCHEDULES
 
-from . import figures, schedules, state
+from . import figures, state
+from .widgets import nest, options_form
 
-POLICIES = {"weights": "WR: rewind weights and LR to epoch k", "lr": "LRR: keep weights, replay LR from k",
-            "none": "FT: keep weights, constant last LR"}
-
-
-def sigmoid_section() -> dict:
-    st.subheader("Sigmoid (ASNI)")
-    c = st.columns(4)
-    alpha = c[0].slider("α (final sparsity)", 0.01, 0.99, 0.9, 0.01, key="sig_alpha")
-    beta = c[1].slider("β (midpoint, fraction of E)", 0.0, 1.0, 0.5, 0.01, key="sig_beta")
-    gamma = c[2].slider("γ (width, epochs)", 0.1, 30.0, 4.0, 0.1, key="sig_gamma")
-    epochs = c[3].slider("E (epochs)", 2, 300, 60, 1, key="sig_epochs")
-    values = engine_schedules.sigmoid_schedule(alpha, beta, gamma, epochs)
-    st.plotly_chart(figures.sigmoid_schedule(values), key="fig_sigmoid")
-    st.session_state["play_sigmoid"] = values
-    return {"algorithm.name": "asni", "algorithm.sigmoid_alpha": float(alpha), "algorithm.sigmoid_beta": float(beta),
-            "algorithm.sigmoid_gamma": float(gamma), "algorithm.target_sparsity": None, "training.epochs": int(epochs)}
+SHOWN_ROUNDS = 3
 
 
-def polynomial_section() -> dict:
-    st.subheader("Polynomial (Zhu & Gupta)")
-    c = st.columns(4)
-    s_i = c[0].slider("s_i (initial)", 0.0, 0.99, 0.0, 0.01, key="poly_si")
-    s_f = c[1].slider("s_f (final)", 0.01, 0.99, 0.9, 0.01, key="poly_sf")
-    epochs = c[3].slider("E (epochs)", 2, 300, 60, 1, key="poly_epochs")
-    ramp = st.session_state.get("poly_ramp")
-    if ramp is not None and max(ramp) > epochs:
-        st.session_state["poly_ramp"] = (min(ramp[0], epochs - 1), epochs)
-    start, end = c[2].slider("t₀ … t_end (ramp)", 0, epochs, (0, (3 * epochs + 3) // 4), 1, key="poly_ramp")
-    end = max(end, start + 1)
-    values = engine_schedules.polynomial_schedule(s_i, s_f, start, end, epochs)
-    st.plotly_chart(figures.polynomial_schedule(values), key="fig_poly")
-    st.session_state["play_poly"] = values
-    if s_i > 0:
-        st.caption("The engine's gradual run starts dense (s_i = 0): s_i is not copied.")
-    return {"algorithm.name": "gradual", "algorithm.target_sparsity": float(s_f), "algorithm.gradual_start": int(start),
-            "algorithm.gradual_end": int(end), "training.epochs": int(epochs)}
+def schedule_section(name: str) -> tuple[dict, list[float]]:
+    """One registered sparsity schedule: its options, E, and its curve; returns (values to copy, curve)."""
+    cls = SCHEDULES.get(name)
+    st.subheader(SCHEDULES.entry(name).label)
+    st.caption(SCHEDULES.entry(name).help)
+    epochs = st.slider("E (epochs)", 2, 300, 60, 1, key=f"play:{name}:epochs")
+    options = options_form(cls, "algorithm.schedule.", f"play:{name}:")
+    schedule = {"name": name, **{k.rsplit(".", 1)[-1]: v for k, v in options.items()}}
+    values = {"algorithm.name": "gradual", "algorithm.schedule": schedule, "training.epochs": int(epochs)}
+    try:
+        config = Config.from_dict(nest(values))
+    except ConfigError as exc:
+        for e in exc.errors:
+            st.error(f"`{e.field}`: got {e.value!r}; allowed: {e.allowed}")
+        return values, []
+    curve = config.algorithm.schedule.sparsities(epochs)
+    st.plotly_chart(figures.curve_figure({"s_e": (list(range(1, epochs + 1)), curve)}, "Sparsity after each epoch",
+                                         "epoch e", markers=epochs <= 60), key=f"fig_{name}")
+    return values, curve
 
 
-def geometric_section() -> tuple[float, int]:
+def geometric_section() -> tuple[float, int, list[float]]:
     st.subheader("IMP (geometric)")
     c = st.columns(2)
     rate = c[0].slider("p (pruning rate per round)", 0.01, 0.95, 0.2, 0.01, key="geo_rate")
@@ -61,80 +55,92 @@ def geometric_section() -> tuple[float, int]:
     values = engine_schedules.geometric_sparsity(rate, rounds)
     st.plotly_chart(figures.geometric_schedule(values), key="fig_geo")
     st.caption(f"After {rounds} rounds: {100 * values[-1]:.2f}% pruned, {100 * (1 - values[-1]):.2f}% remaining.")
-    st.session_state["play_geo"] = values
-    return rate, rounds
+    return rate, rounds, values
 
 
-def overlay_section() -> None:
-    """The three sparsity schedules on a common axis: fraction of the pruning phase."""
-    curves = {}
-    for key, label in (("play_sigmoid", "sigmoid (after epoch e / E)"), ("play_poly", "polynomial (after epoch e / E)"),
-                       ("play_geo", "IMP geometric (after round r / R)")):
-        values = st.session_state.get(key) or []
-        if key == "play_geo" and len(values) > 1:
-            curves[label] = ([i / (len(values) - 1) for i in range(len(values))], values)
-        elif values:
-            curves[label] = ([(i + 1) / len(values) for i in range(len(values))], values)
-    st.plotly_chart(figures.curve_figure(curves, "All three on one axis", "fraction of the pruning phase"),
+def overlay_section(curves: dict[str, list[float]], geometric: list[float]) -> None:
+    """Every sparsity schedule on a common axis: fraction of the pruning phase."""
+    lines = {f"{name} (after epoch e / E)": ([(i + 1) / len(v) for i in range(len(v))], v)
+             for name, v in curves.items() if v}
+    lines["IMP geometric (after round r / R)"] = ([i / (len(geometric) - 1) for i in range(len(geometric))], geometric)
+    st.plotly_chart(figures.curve_figure(lines, "All of them on one axis", "fraction of the pruning phase"),
                     key="fig_overlay")
 
 
-def lr_section(rounds: int) -> dict | None:
+def lr_section() -> dict | None:
+    """The original schedule and every registered retraining LR policy over the dense training and a
+    few rounds (IMP, weights kept), computed by the engine's plan."""
     st.subheader("Retraining LR policies")
     c = st.columns(5)
     epochs = c[0].number_input("T (epochs)", 1, 500, 30, key="lr_T")
     k = c[1].number_input("k (rewind epoch)", 0, 499, 5, key="lr_k")
     lr = c[2].number_input("η₁ (initial LR)", 1e-6, 10.0, 0.1, format="%g", key="lr_eta")
     kind = c[3].selectbox("Schedule", ["constant", "step", "cosine", "linear"], index=1, key="lr_kind")
-    policy = c[4].selectbox("Policy to copy", list(POLICIES), format_func=POLICIES.get, key="lr_policy")
+    policy = c[4].selectbox("Policy to copy", list(LR_POLICIES.names()), key="lr_policy",
+                            format_func=lambda n: LR_POLICIES.entry(n).label)
     milestones = []
     if kind == "step":
         raw = st.text_input("Milestones (comma-separated epochs)", f"{epochs // 2}, {3 * epochs // 4}", key="lr_ms")
         milestones = [int(x) for x in raw.split(",") if x.strip().lstrip("-").isdigit()]
     values = {"training.epochs": int(epochs), "algorithm.rewind_epoch": int(k), "training.lr": float(lr),
               "training.lr_schedule": kind, "training.milestones": milestones if kind == "step" else [],
-              "algorithm.rewind": policy}
-    shown_rounds = min(rounds, 5)
-    try:
-        config = Config().replace(**values, **{"algorithm.rounds": shown_rounds})
-    except ConfigError as exc:
-        for e in exc.errors:
+              "algorithm.lr_policy": {"name": policy},
+              "algorithm.treatment": "rewind" if policy == "replay" else "keep"}
+    curves, problem = {}, None
+    for name in LR_POLICIES.names():
+        variant = {**values, "algorithm.lr_policy": {"name": name}, "algorithm.treatment": "keep",
+                   "algorithm.rounds": SHOWN_ROUNDS}
+        try:
+            config = Config.from_dict(nest(variant))
+        except ConfigError as exc:
+            problem = problem or exc
+            continue
+        curves[LR_POLICIES.entry(name).label] = figures.lr_curve(config.plan().epochs(config.training))
+    if problem is not None and not curves:
+        for e in problem.errors:
             st.error(f"`{e.field}`: got {e.value!r}; allowed: {e.allowed}")
         return None
-    title = f"LR over dense training + {shown_rounds} rounds (T = {epochs}, k = {k})"
-    st.plotly_chart(figures.lr_schedule(schedules.lr_policies(config), title=title), key="fig_lr")
-    st.caption("WR and LRR follow the same LR (they differ in the weights: rewound vs kept); FT trains at the "
-               "last LR of the original schedule. The BIMP paper's policies (LRW, SLR, CLR, LLR, ALLR) are chosen on "
-               "the Experiment page; they are not drawn here yet.")
+    title = f"LR over the dense training + {SHOWN_ROUNDS} rounds (T = {epochs}, k = {k})"
+    st.plotly_chart(figures.lr_schedule(curves, title=title), key="fig_lr")
+    st.caption("replay is the original schedule from epoch k (weight or learning-rate rewinding); the others "
+               "retrain T − k epochs each. ALLR is drawn at d = 1: a run multiplies it by the d it measures when "
+               "it prunes.")
     return values
 
 
 def view() -> None:
+    names = list(SCHEDULES.names())
+    curves, schedule_values = {}, {}
+    for column, name in zip(st.columns(len(names), gap="large"), names):
+        with column:
+            schedule_values[name], curves[name] = schedule_section(name)
     left, right = st.columns(2, gap="large")
     with left:
-        sigmoid_values = sigmoid_section()
+        rate, rounds, geometric = geometric_section()
     with right:
-        poly_values = polynomial_section()
-    left, right = st.columns(2, gap="large")
-    with left:
-        rate, rounds = geometric_section()
-    with right:
-        overlay_section()
-    lr_values = lr_section(rounds)
+        overlay_section(curves, geometric)
+    lr_values = lr_section()
     st.divider()
-    choices = {"imp": "IMP: geometric p, R + the LR settings above", "asni": "ASNI: the sigmoid's α, β, γ, E",
-               "gradual": "Gradual: the polynomial's s_f, t₀, t_end, E"}
+    choices = {"imp": "IMP: geometric p, R and the LR settings above",
+               **{f"gradual:{n}": f"Gradual pruning on the {n} schedule" for n in names}}
+    if "sigmoid" in names:
+        choices["asni"] = "ASNI: the sigmoid, then ASNI-II"
     which = st.radio("Copy which schedule", list(choices), format_func=choices.get, horizontal=True, key="copy_which")
-    values = {"imp": {"algorithm.name": "imp", "algorithm.rate": float(rate), "algorithm.rounds": int(rounds),
-                      "algorithm.target_sparsity": None, **(lr_values or {})},
-              "asni": sigmoid_values, "gradual": poly_values}[which]
+    if which == "imp":
+        values = {"algorithm.name": "imp", "algorithm.rate": float(rate), "algorithm.rounds": int(rounds),
+                  **(lr_values or {})}
+    elif which == "asni":
+        values = {**schedule_values["sigmoid"], "algorithm.name": "asni"}
+    else:
+        values = schedule_values[which.split(":", 1)[1]]
+    flat = flat_values(nest(values))
     try:
-        Config().replace(**values)
+        Config.from_dict(nest(flat))
         problem = None if which != "imp" or lr_values is not None else "fix the LR settings above"
     except ConfigError as exc:
         problem = "; ".join(f"{e.field}: {e.allowed}" for e in exc.errors)
     if problem:
         st.error(f"Cannot copy: {problem}")
     if st.button("Copy into a new experiment", type="primary", key="copy", disabled=problem is not None):
-        state.send_to_experiment(values)
+        state.send_to_experiment(flat)
         st.switch_page("pages/1_Experiment.py")

@@ -2,6 +2,8 @@
 
 * :func:`store` — one :class:`JobStore` per cache dir per server process (``$PRUNELAB_CACHE`` is
   read on every call, so tests can point it at a temporary dir).
+* :func:`load_plugins` — the user's plug-in files (``$PRUNELAB_PLUGINS``, else ``./plugins/``),
+  loaded once per server process; a file that fails is reported and the rest keep working.
 * :func:`feed` — a job's events, reading from the store only those appended since the last call
   (kept in session state; the store is never re-read from the start while a page is open).
 * the *draft*: the Experiment form's values by dotted field name, in session state, so they
@@ -19,6 +21,8 @@ import streamlit as st
 from pruning_core.config import Config, ConfigError
 from pruning_core.events import events_to_frames
 from pruning_core.jobs.store import JobStore, default_cache_dir
+from pruning_core.registry import load_plugins as _load_plugins
+from pruning_core.registry import plugin_paths_from_env
 
 from . import data
 
@@ -48,6 +52,25 @@ def store() -> JobStore:
     return _store(str(cache_dir()))
 
 
+@st.cache_resource(show_spinner=False)
+def _plugins(paths: tuple[str, ...]) -> list[str]:
+    return [str(e) for e in _load_plugins(list(paths), strict=False)]
+
+
+def load_plugins() -> list[str]:
+    """Load the user's plug-in files once per process; return the errors of those that failed."""
+    return _plugins(tuple(str(p) for p in plugin_paths_from_env()))
+
+
+def config_of(record: dict) -> Config | None:
+    """A job's config, or None when it names a method this app has not loaded (a plug-in file
+    given only to the CLI: add it to ``$PRUNELAB_PLUGINS`` to see its plan here)."""
+    try:
+        return Config.from_dict(record["config"])
+    except ConfigError:
+        return None
+
+
 def jobs() -> list[dict]:
     """Every job record, newest first, with a dead worker's running job shown as interrupted."""
     return store().list_jobs()
@@ -72,15 +95,10 @@ def feed(job_id: str) -> list[dict]:
     return entry["events"]
 
 
-def frames(job_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rounds, epochs) tables of a job, from its feed."""
-    return events_to_frames(feed(job_id))
-
-
 @st.cache_data(show_spinner=False, max_entries=64)
 def stored_frames(root: str, job_id: str, n_events: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rounds, epochs) of any job, cached until its event count changes (Compare, estimates)."""
-    return events_to_frames(JobStore(root).events(job_id))
+    return events_to_frames(_store(root).events(job_id))
 
 
 def frames_of(job_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -141,13 +159,6 @@ def apply_pending() -> list[str]:
 
 def quickstart_config() -> Config:
     return Config.from_dict(json.loads(json.dumps(QUICKSTART)))
-
-
-def try_config(partial: dict) -> tuple[Config | None, ConfigError | None]:
-    try:
-        return Config.from_dict(partial), None
-    except ConfigError as exc:
-        return None, exc
 
 
 def memo(key: str, deps: tuple, build):

@@ -1,12 +1,15 @@
 """The experiment form, generated from the engine's field metadata (``config.field_specs``).
 
-Every leaf field of :class:`pruning_core.config.Config` becomes a widget: a selectbox for fields
-with choices, a number input (with the field's bounds) for numbers, a checkbox for booleans, a
-text input for strings and integer lists. An optional field (null allowed) gets a "set" toggle;
-while it is off the field is null. A field whose ``when`` condition is false for the current
-values is hidden, and left out of the config (so it takes its default, never a stale value).
-Validation runs on every change; each error is written under the widget of the field it names.
-A new option added to the config appears here without editing any page.
+Every leaf field of the config becomes a widget: a selectbox for fields with choices (labels and
+help from the field or the plug-in registry), a number input (with the field's bounds) for
+numbers, a checkbox for booleans, a text input for strings and integer lists. An optional field
+(null allowed) gets a "set" toggle; while it is off the field is null. A plug-in choice (the
+algorithm, the score, the LR policy …) is a selectbox followed by the chosen plug-in's own
+options; choosing another one applies what it suggests to other fields (choosing the activation
+score sets the unit to output filters and the grouping to local). A field whose ``when``
+condition is false is hidden and left out of the config (so it takes its default, never a stale
+value). Validation runs on every change; each error is written under the widget of the field it
+names. A new option or plug-in appears here without editing any page.
 """
 
 from __future__ import annotations
@@ -17,17 +20,12 @@ from typing import Any
 
 import streamlit as st
 
-from pruning_core.config import Config, ConfigError, FieldError, FieldSpec, applies, field_specs
+from pruning_core.config import Config, ConfigError, FieldError, FieldSpec, applies, field_specs, section_titles
+from pruning_core.registry import REGISTRIES
 
 from .state import WIDGET_PREFIX, draft
 
-SECTION_TITLES = {"model": "Model", "dataset": "Dataset", "pruner": "Pruner",
-                  "algorithm": "Schedule / algorithm", "training": "Training", "": "Seeds and device"}
-CHOICE_LABELS = {"algorithm.rewind": {"weights": "weights: rewind (WR)", "lr": "learning rate: rewind (LRR)",
-                                      "none": "none: fine-tune (FT)"},
-                 "algorithm.name": {"imp": "imp: iterative rounds (AIMP with τ)", "one_shot": "one_shot: one round",
-                                    "asni": "asni: sigmoid per epoch (ASNI)", "gradual": "gradual: cubic (Zhu & Gupta)",
-                                    "bimp": "bimp: budgeted IMP (BIMP)"}}
+NULL_BOOL = {"default": None, "on": True, "off": False}
 
 
 @dataclass
@@ -60,23 +58,10 @@ def nest(dotted: dict[str, Any]) -> dict:
     return out
 
 
-def specs() -> list[FieldSpec]:
-    """The config's field specs (each with its ``when`` condition)."""
-    return field_specs()
-
-
-ACRONYMS = {"lr": "LR", "aiap": "AIAP", "bimp": "BIMP", "topk": "Top-k", "t0": "T0"}
-
-
-def label(spec: FieldSpec) -> str:
-    """'training.lr_schedule' -> 'LR schedule'."""
-    words = spec.path.rsplit(".", 1)[-1].split("_")
-    text = " ".join(ACRONYMS.get(w, w) for w in words)
-    return text[0].upper() + text[1:]
-
-
 def _suggested(spec: FieldSpec) -> Any:
-    """A starting value when an optional number is switched on."""
+    """A starting value when an optional field is switched on: its example, else within bounds."""
+    if spec.example is not None:
+        return spec.example
     if spec.type == "int":
         return int(max(spec.low or 1, 1))
     if spec.low is not None and spec.high is not None:
@@ -96,13 +81,26 @@ def _init(key: str, value: Any) -> None:
         st.session_state[key] = value
 
 
-def _widget(spec: FieldSpec, key: str, text: str) -> Any:
-    """Draw the input for a non-null value of ``spec``; return its value (or a parse error)."""
-    help_text = spec.help
+def _help(spec: FieldSpec) -> str:
+    """The field's help, followed by each choice's own help (registered methods)."""
+    if not spec.choice_help:
+        return spec.help
+    return spec.help + "\n\n" + "\n".join(f"- **{spec.choice_labels.get(v, v)}**: {h}"
+                                          for v, h in spec.choice_help.items())
+
+
+@dataclass(frozen=True)
+class ParseError:
+    raw: str
+    allowed: str
+
+
+def _widget(spec: FieldSpec, key: str) -> Any:
+    """Draw the input for a non-null value of ``spec``; return its value (or a ParseError)."""
+    text, help_text = spec.label, _help(spec)
     if spec.choices is not None:
-        names = CHOICE_LABELS.get(spec.path, {})
         return st.selectbox(text, list(spec.choices), key=key, help=help_text,
-                            format_func=lambda v: names.get(v, str(v)))
+                            format_func=lambda v: spec.choice_labels.get(v, str(v)))
     if spec.type == "bool":
         return st.checkbox(text, key=key, help=help_text)
     if spec.type in ("int", "float"):
@@ -124,12 +122,6 @@ def _widget(spec: FieldSpec, key: str, text: str) -> Any:
     return st.text_input(text, key=key, help=help_text)
 
 
-@dataclass(frozen=True)
-class ParseError:
-    raw: str
-    allowed: str
-
-
 def _initial(spec: FieldSpec, stored: Any) -> Any:
     value = spec.default if stored is None else stored
     if spec.type == "list[int]":
@@ -137,30 +129,29 @@ def _initial(spec: FieldSpec, stored: Any) -> Any:
     return value
 
 
-def render_field(spec: FieldSpec) -> Any:
-    """One field: the optional toggle, the widget, and an empty slot for its errors."""
-    key, stored = WIDGET_PREFIX + spec.path, draft().get(spec.path, spec.default)
-    text = label(spec)
+def render_field(spec: FieldSpec, prefix: str = WIDGET_PREFIX, stored: Any = None) -> Any:
+    """One field: the optional toggle and the widget. ``stored`` is the value to start from."""
+    key = prefix + spec.path
+    if stored is None and not spec.optional:
+        stored = spec.default
     if spec.optional and spec.type != "bool":
         _init(key + ":set", stored is not None)
-        on = st.toggle(f"Set {text.lower()}", key=key + ":set", help=spec.help)
+        on = st.toggle(f"Set {spec.label[0].lower() + spec.label[1:]}", key=key + ":set", help=spec.help)
         if not on:
             return None
         _init(key, _initial(spec, stored if stored is not None else _suggested(spec)))
-        return _widget(spec, key, text)
+        return _widget(spec, key)
     if spec.optional and spec.type == "bool":
-        names = {"default": None, "on": True, "off": False}
         _init(key, {None: "default", True: "on", False: "off"}[stored])
-        return names[st.selectbox(text, list(names), key=key, help=spec.help)]
+        return NULL_BOOL[st.selectbox(spec.label, list(NULL_BOOL), key=key, help=spec.help)]
     _init(key, _initial(spec, stored))
-    return _widget(spec, key, text)
+    return _widget(spec, key)
 
 
-def current_value(spec: FieldSpec) -> Any:
-    """The field's value as the user last left it: its widget state, else the draft, else the
-    default (used to decide ``when`` conditions on fields drawn later in the form)."""
-    key = WIDGET_PREFIX + spec.path
-    stored = draft().get(spec.path, spec.default)
+def current_value(spec: FieldSpec, prefix: str = WIDGET_PREFIX, stored: Any = None) -> Any:
+    """The field's value as the user last left it: its widget state, else ``stored``, else the
+    default (used to decide ``when`` conditions and plug-in options before widgets are drawn)."""
+    key = prefix + spec.path
     if spec.optional and spec.type != "bool" and key + ":set" in st.session_state:
         if not st.session_state[key + ":set"]:
             return None
@@ -169,9 +160,43 @@ def current_value(spec: FieldSpec) -> Any:
     if key in st.session_state and spec.type != "list[int]":
         value = st.session_state[key]
         if spec.optional and spec.type == "bool":
-            return {"default": None, "on": True, "off": False}.get(value, stored)
+            return NULL_BOOL.get(value, stored)
         return value
-    return stored
+    return spec.default if stored is None and not spec.optional else stored
+
+
+def _plugin_class(spec: FieldSpec, name: str):
+    return REGISTRIES[spec.plugin].get(name)
+
+
+def resolve_specs(stored: dict[str, Any], prefix: str = WIDGET_PREFIX, cls: type | None = None,
+                  path_prefix: str = "") -> tuple[list[FieldSpec], dict[str, Any]]:
+    """The field specs for the plug-ins currently chosen, and every field's current value."""
+    values: dict[str, Any] = {}
+    specs: list[FieldSpec] = []
+    for _ in range(4):                                 # a chosen plug-in can bring further choices
+        specs = field_specs(cls, values, path_prefix)
+        new = {s.path: current_value(s, prefix, stored.get(s.path, s.default)) for s in specs}
+        if new == values:
+            break
+        values = new
+    return specs, values
+
+
+def _apply_suggestions(spec: FieldSpec, chosen: Any, prefix: str) -> bool:
+    """When a plug-in choice changed, reset the fields its new plug-in suggests; True if any."""
+    key = prefix + spec.path + ":chosen"
+    previous = st.session_state.get(key)
+    st.session_state[key] = chosen
+    if previous is None or previous == chosen:
+        return False
+    suggests = getattr(_plugin_class(spec, chosen), "suggests", {})
+    d = draft()
+    for dotted, value in suggests.items():
+        d[dotted] = value
+        st.session_state.pop(prefix + dotted, None)
+        st.session_state.pop(prefix + dotted + ":set", None)
+    return bool(suggests)
 
 
 def _columns_for(sections: dict[str, list[FieldSpec]], n: int) -> list[list[str]]:
@@ -187,31 +212,31 @@ def _columns_for(sections: dict[str, list[FieldSpec]], n: int) -> list[list[str]
 
 def config_form(columns: int = 2) -> FormResult:
     """Render the whole form; validate; show each error under its field. Returns the result."""
-    all_specs = specs()
+    d = draft()
+    all_specs, raw = resolve_specs(d)
+    titles = section_titles()
     sections: dict[str, list[FieldSpec]] = {}
     for s in all_specs:
         sections.setdefault(s.path.split(".")[0] if "." in s.path else "", []).append(s)
     values: dict[str, Any] = {}
-    raw: dict[str, Any] = {s.path: current_value(s) for s in all_specs}
     slots: dict[str, Any] = {}
     parse_errors: list[FieldError] = []
-    d = draft()
     for col, names in zip(st.columns(columns), _columns_for(sections, columns)):
         with col:
             for name in names:
                 with st.container(border=True):
-                    st.markdown(f"**{SECTION_TITLES.get(name, name.capitalize())}**")
+                    st.markdown(f"**{titles.get(name, name.capitalize())}**")
                     for s in sections[name]:
                         if not applies(s, raw):
                             continue
-                        value = render_field(s)
+                        value = render_field(s, stored=d.get(s.path, s.default))
                         slots[s.path] = st.empty()
                         if isinstance(value, ParseError):
                             parse_errors.append(FieldError(s.path, value.raw, value.allowed))
-                            raw[s.path] = None
                             continue
-                        raw[s.path] = values[s.path] = value
-                        d[s.path] = value
+                        values[s.path] = d[s.path] = value
+                        if s.plugin is not None and _apply_suggestions(s, value, WIDGET_PREFIX):
+                            st.rerun()
     config, errors = None, list(parse_errors)
     try:
         config = Config.from_dict(nest(values))
@@ -225,3 +250,17 @@ def config_form(columns: int = 2) -> FormResult:
         if slot is not None:
             slot.markdown(f":red[⚠ got `{e.value!r}`; allowed: {e.allowed}]")
     return result
+
+
+def options_form(cls: type, path_prefix: str, key_prefix: str, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Widgets for the options of one plug-in class (e.g. a sparsity schedule on the Schedules
+    page), with paths ``path_prefix + field``; returns {dotted path: value} of those that apply."""
+    stored = stored or {}
+    specs, raw = resolve_specs(stored, key_prefix, cls, path_prefix)
+    out = {}
+    for s in specs:
+        if applies(s, raw):
+            value = render_field(s, key_prefix, stored.get(s.path, s.default))
+            if not isinstance(value, ParseError):
+                out[s.path] = value
+    return out
