@@ -57,9 +57,9 @@ from pruning_core.config import TrainingConfig
 from pruning_core.data import DatasetNotAvailable, load_dataset
 from pruning_core.masks import MaskEnforcer, full_masks, prunable_parameters
 from pruning_core.models import build_model
-from pruning_core.pruners import prune_unstructured, score_weights
+from pruning_core.pruners.counting import prune_groups
 from pruning_core.schedules import LRSchedule
-from pruning_core.train import Cancelled, evaluate, make_optimizer, train_epochs
+from pruning_core.train import Cancelled, TrainCallbacks, evaluate, make_optimizer, train_epochs
 
 IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST, as in pruning_core.data.DATASETS
@@ -89,9 +89,8 @@ def engine_epoch(model, data, cfg, masks, lr_at, seed, max_steps=None):
         polls[0] += 1
         return max_steps is not None and polls[0] > max_steps
 
-    return train_epochs(model, data, cfg, schedule_epochs=range(1), lr_at=lr_at,
-                        generator=torch.Generator().manual_seed(seed), enforcer=enforcer,
-                        should_stop=should_stop)[0]
+    return train_epochs(model, data, cfg, range(1), lr_at, torch.Generator().manual_seed(seed),
+                        enforcer=enforcer, callbacks=TrainCallbacks(should_stop=should_stop))[0]
 
 
 # ----------------------------------------------------------------------------- baseline side
@@ -196,7 +195,8 @@ def main(argv=None) -> int:
     torch.manual_seed(SEED)
     init = build_model("lenet300_100", in_channels=1, num_classes=10, input_size=(28, 28)).to(device)
     params = prunable_parameters(init)
-    masks = prune_unstructured(score_weights("magnitude", params), full_masks(params), RATE, "global")
+    scores = {n: p.detach().abs().float() for n, p in params.items()}      # global magnitude, as the engine ranks
+    masks = prune_groups(scores, full_masks(params), [(tuple(params), RATE)])
     steps = math.ceil(data.n_train / cfg.batch_size)
     schedule = LRSchedule(cfg)
     lr_at = lambda t: schedule(t, steps)  # IMP's replay(t)

@@ -57,7 +57,10 @@ def print_event(event: dict) -> None:
 
 
 def cmd_defaults(args) -> int:
-    print(json.dumps(defaults().to_dict(), indent=2))
+    """The complete config: the defaults, or what a partial config and --set overrides make of them
+    (e.g. ``--set pruner.score=taylor`` shows the Taylor score's options with their defaults)."""
+    config = load_config(args.config, args.set) if (args.config or args.set) else defaults()
+    print(json.dumps(config.to_dict(), indent=2))
     return 0
 
 
@@ -75,6 +78,17 @@ def cmd_methods(args) -> int:
             if isinstance(target, type) and hasattr(target, "__dataclass_fields__"):
                 for spec in field_specs(target):
                     print(f"  {'':<22}{spec.path} = {json.dumps(spec.default)}: {spec.help}")
+    return 0
+
+
+def cmd_reference(args) -> int:
+    """The configuration reference as Markdown, or written into a file's reference block."""
+    from .config.reference import reference_markdown, update
+
+    if args.update:
+        print(f"{args.update}: {'updated' if update(args.update) else 'already current'}")
+    else:
+        print(reference_markdown(), end="")
     return 0
 
 
@@ -185,9 +199,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="load a plug-in file (or a folder of them) before anything else; repeatable. "
                         "Default: $PRUNELAB_PLUGINS, else ./plugins/")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("defaults", help="print the complete default config as JSON").set_defaults(func=cmd_defaults)
+    p = sub.add_parser("defaults", help="print the complete default config as JSON (with --set: what it makes)")
+    p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(func=cmd_defaults)
     sub.add_parser("methods", help="list every registered method with its help and options").set_defaults(
         func=cmd_methods)
+    p = sub.add_parser("reference", help="the configuration reference as Markdown (generated from the metadata)")
+    p.add_argument("--update", metavar="FILE", help="rewrite FILE's reference block (README.md) instead of printing")
+    p.set_defaults(func=cmd_reference)
     p = sub.add_parser("run", help="run an experiment (one line per epoch and round)")
     p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -36,3 +36,6 @@ for _name, _help in [
 
 # Models whose skip connections tie channels across blocks: no output-filter pruning.
 SKIP_CONNECTIONS = frozenset({"resnet20", "resnet56", "resnet18"})
+
+# Models with no conv layer: 'linear' is all of their layers, and 'conv' none.
+CONV_FREE = frozenset({"lenet300_100"})

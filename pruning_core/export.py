@@ -39,8 +39,8 @@ def export_result(result: RunResult, out_dir: str | pathlib.Path) -> list[pathli
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(result.summary, indent=2, default=str))
     written.append(summary_path)
-    for mask_file in sorted(result.run_dir.glob("repeat_*/masks/round_*.npz")):
-        target = out / "masks" / mask_file.parent.parent.name / mask_file.name
+    for repeat, _, mask_file in result.run_dir.mask_files():
+        target = out / "masks" / f"repeat_{repeat}" / mask_file.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(mask_file, target)
         written.append(target)

@@ -113,6 +113,10 @@ class RepeatRun:
         self.flops = flop_table(self.model, (spec.in_channels, *spec.input_size))
         self.files = ctx.run_dir.repeat(repeat)
         self.pruner = make_pruner(self.config, self.model, self.data, initial=lambda: self.saved_state("init"))
+        if any(r.prune is not None and r.prune.kind == "to_sparsity" for r in self.plan.rounds) \
+                and not self.pruner.target_layers():
+            raise ValueError(f"pruner: every layer of {self.config.model.name} that pruner.layers selects has a "
+                             "rate of 0, so the schedule has nothing to prune")
         self.masks: Masks = full_masks(self.params)
         self.memo: dict = {}
         self.optimizer: torch.optim.Optimizer | None = None

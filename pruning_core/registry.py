@@ -274,16 +274,21 @@ def loaded_plugin_files() -> list[str]:
     return [f for f in _loaded_files if not f.startswith(str(SHIPPED_PLUGINS))]
 
 
+def unload_plugin(path: str | os.PathLike) -> None:
+    """Forget a plug-in file and every name it registered (tests, and a notebook reloading a file)."""
+    key = str(pathlib.Path(path).expanduser().resolve())
+    for kind, name in _loaded_files.pop(key, []):
+        REGISTRIES[kind].unregister(name)
+
+
 @contextlib.contextmanager
 def temporary_plugin(path: str | os.PathLike) -> Iterator[list[tuple[str, str]]]:
-    """Load a plug-in file for the duration of a ``with`` block (tests), then forget it."""
+    """Load a plug-in file for the duration of a ``with`` block, then forget it."""
     added = load_plugin(path)
     try:
         yield added
     finally:
-        for kind, name in added:
-            REGISTRIES[kind].unregister(name)
-        _loaded_files.pop(str(pathlib.Path(path).expanduser().resolve()), None)
+        unload_plugin(path)
 
 
 def describe_choices(registry: Registry) -> dict[str, str]:

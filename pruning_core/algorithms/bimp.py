@@ -26,7 +26,7 @@ from .retraining import FRACTION
 class BIMP(Algorithm):
     """Budgeted IMP: T0 dense epochs, then R rounds of pruning and ALLR retraining within T epochs in all."""
 
-    rounds: int = option(5, "Pruning rounds R within the budget.", low=1, high=200)
+    rounds: int = option(3, "Pruning rounds R within the budget.", low=1, high=200)
     rate: float = option(0.2, "Per-round rate p (fraction of the alive weights removed each round).",
                          low=0.0, high=1.0, low_open=True, high_open=True,
                          when={"algorithm.target_sparsity": (None,), **FRACTION})
@@ -59,8 +59,14 @@ class BIMP(Algorithm):
                     f"with ALLR within {T} epochs")
 
     def check(self, config) -> list[FieldError]:
-        T = config.training.epochs
+        T, tr = config.training.epochs, config.training
+        errors = []
         if T - self.dense_epochs < self.rounds:
-            return [FieldError("algorithm.dense_epochs", self.dense_epochs,
-                               f"T0 <= training.epochs - rounds ({T - self.rounds}), so every round retrains >= 1 epoch")]
-        return []
+            errors.append(FieldError("algorithm.dense_epochs", self.dense_epochs, f"T0 <= training.epochs - rounds "
+                                     f"({T - self.rounds}), so every round retrains >= 1 epoch"))
+        why = "BIMP's budgeted schedule (linear from η₁, then ALLR) replaces the training LR schedule"
+        if tr.lr_schedule != "constant":
+            errors.append(FieldError("training.lr_schedule", tr.lr_schedule, f"constant: {why}"))
+        if tr.warmup_epochs != 0.0:
+            errors.append(FieldError("training.warmup_epochs", tr.warmup_epochs, f"0: {why}"))
+        return errors

@@ -181,18 +181,20 @@ def dynamics_hook(run, *, masks_fn: Callable[[], Masks | None] | None = None,
 
     ``run`` gives the config, the plan, the model and its prunable ``params``. ``masks_fn()`` may
     return the current masks exactly, on the weights' device (None or no ``masks_fn``: inferred
-    from w ≠ 0). D and D̃ are None at the first epoch of each round, unless the plan's rounds are
-    single epochs of one run (gradual pruning): there D compares consecutive epochs, across the
-    scheduled pruning step. The tracker is ``hook.tracker``.
+    from w ≠ 0). D and D̃ are None at the first epoch of each round, except in the rounds of
+    gradual pruning that are single epochs of one run (``prune_after``): there D compares
+    consecutive epochs, across the scheduled pruning step. A round that restarts the weights
+    (ASNI-II, its control) starts afresh: a re-initialisation is not a change of the mask.
+    The tracker is ``hook.tracker``.
     """
     rate = run.plan.rate if run.plan.rate is not None else DEFAULT_POTENTIAL_RATE
     tracker = MaskDynamics.for_run(run.config, run.model, rate)
     tracker.potential_fn = potential_fn
-    per_round = not run.plan.epoch_rounds
+    continuing = {r.index for r in run.plan.rounds if r.prune_after}
 
     def hook(round_index: int, stats) -> dict:
         masks = masks_fn() if masks_fn is not None else None
-        return tracker.update(run.params, masks, round_index if per_round else None)
+        return tracker.update(run.params, masks, None if round_index in continuing else round_index)
 
     hook.tracker = tracker
     return hook

@@ -12,9 +12,10 @@
 Everything here is torch-free: the Streamlit process imports it to build its form.
 """
 
-from .fields import ConfigError, FieldError, FieldSpec, applies, field_specs, option
+from .fields import ConfigError, FieldError, FieldSpec, applies, option
 from .io import defaults, load_config, to_toml
-from .schema import AnalysisConfig, Config, DatasetConfig, ModelConfig, PrunerConfig, TrainingConfig, section_titles
+from .schema import (AnalysisConfig, Config, DatasetConfig, ModelConfig, PrunerConfig, TrainingConfig, field_specs,
+                     section_titles)
 
 __all__ = ["AnalysisConfig", "Config", "ConfigError", "DatasetConfig", "FieldError", "FieldSpec",
            "ModelConfig", "PrunerConfig", "TrainingConfig", "applies", "defaults", "field_specs",

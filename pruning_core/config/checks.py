@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Iterator
 
-from ..catalog import SKIP_CONNECTIONS
+from ..catalog import CONV_FREE, SKIP_CONNECTIONS
 from .fields import FieldError, is_choice
 
 
@@ -46,6 +46,23 @@ def cross_checks(c) -> list[FieldError]:
                                  "chain of layers (skip connections share channels)"))
     if pr.unit == "hybrid" and pr.layers != "all":
         errors.append(FieldError("pruner.layers", pr.layers, "all: hybrid prunes convs and linear layers"))
+    if pr.grouping == "per_type" and pr.selection.plugin_name == "fraction":
+        if pr.layers != "all" or c.model.name in CONV_FREE:
+            errors.append(FieldError("pruner.grouping", pr.grouping, "global or local: only one kind of layer is "
+                                     "pruned here, so per_type would be one group, the same as global"))
+        elif pr.unit == "hybrid" and pr.conv_rate is None and pr.dense_rate is None:
+            errors.append(FieldError("pruner.grouping", pr.grouping, "global or local: hybrid already ranks convs "
+                                     "apart from linear layers; per_type differs only with conv_rate or dense_rate"))
+    if c.model.name in CONV_FREE:
+        model = c.model.name
+        if pr.layers != "all":
+            errors.append(FieldError("pruner.layers", pr.layers, f"all: {model} has no conv layer, so 'linear' is "
+                                     "all of its layers and 'conv' none"))
+        if pr.conv_rate is not None:
+            errors.append(FieldError("pruner.conv_rate", pr.conv_rate, f"null: {model} has no conv layer"))
+        if pr.unit == "hybrid":
+            errors.append(FieldError("pruner.unit", pr.unit, f"weight or input_channel: {model} has no conv layer, "
+                                     "and hybrid prunes convs by channel and linear layers by weight"))
     device = c.device
     if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
         errors.append(FieldError("device", device, "auto, cpu, cuda, cuda:N or mps"))

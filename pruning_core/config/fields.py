@@ -169,12 +169,9 @@ def _label(name: str, given: str | None) -> str:
     return text[0].upper() + text[1:]
 
 
-def field_specs(cls: type | None = None, values: dict[str, Any] | None = None, prefix: str = "") -> list[FieldSpec]:
-    """Every leaf field of ``cls`` (default: the whole Config) in declaration order, with each
-    plug-in choice expanded into the options of the plug-in ``values`` names (else its default)."""
-    if cls is None:
-        from .schema import Config
-        cls = Config
+def field_specs(cls: type, values: dict[str, Any] | None = None, prefix: str = "") -> list[FieldSpec]:
+    """Every leaf field of the section ``cls`` in declaration order, with each plug-in choice
+    expanded into the options of the plug-in ``values`` names (else its default)."""
     values = values or {}
     specs: list[FieldSpec] = []
     hints = typing.get_type_hints(cls)

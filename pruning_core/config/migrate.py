@@ -23,14 +23,18 @@ bimp bimp_dense_epochs                       bimp dense_epochs
 ===========================================  =================================================
 
 Values the first release accepted but ignored (a norm on unstructured pruning, ``lr_policy``
-under weight rewinding, ``retrain_epochs`` with the default policy …) are dropped, as that
-release dropped them; so are values that would not act in the new layout.
+under weight rewinding, ``retrain_epochs`` with the default policy, a conv rate on a model
+without convs …) are dropped, as that release dropped them; so are values that would not act in
+the new layout. On a model without convs, fc-only, per_type and hybrid are read as what they
+computed there: all layers, global, by weight (a hybrid *random* run drew its channel scores
+first, so re-running the migrated config draws other random numbers).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..catalog import CONV_FREE
 from .fields import ConfigError, FieldError
 
 V1_PRUNER = {"method": "magnitude", "structure": "unstructured", "norm": "l1", "layers": "all",
@@ -69,9 +73,25 @@ def migrate(data: dict) -> dict:
     """The current layout of a first-release config dict (other sections are copied as they are)."""
     out = {k: v for k, v in data.items() if k not in ("pruner", "algorithm")}
     out["pruner"] = _pruner({**V1_PRUNER, **(data.get("pruner") or {})})
+    if (data.get("model") or {}).get("name", "lenet300_100") in CONV_FREE:
+        _without_convs(out["pruner"])
     out["algorithm"] = _algorithm({**V1_ALGORITHM, **(data.get("algorithm") or {})},
                                   (data.get("training") or {}).get("epochs", 6))
     return out
+
+
+def _without_convs(pruner: dict) -> None:
+    """On a model without convs fc-only is all layers, per_type is global, hybrid is by weight, and a
+    conv rate acts on nothing: the first release ran them as that, so they are read as that."""
+    if pruner["layers"] == "linear":
+        pruner["layers"] = "all"
+    if pruner.get("grouping") == "per_type":
+        pruner["grouping"] = "global"
+    if pruner["unit"] == "hybrid":
+        pruner["unit"] = "weight"
+        if pruner["score"].get("name") == "magnitude":
+            pruner["score"] = {"name": "magnitude"}
+    pruner.pop("conv_rate", None)
 
 
 def _pruner(p: dict) -> dict:

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import registry
-from .fields import (ConfigError, FieldError, apply_suggestions, build_section, choice, delete_dotted,
-                     field_specs, flat_values, inactive_errors, option, set_dotted, to_dict)
+from . import fields
+from .fields import (ConfigError, FieldError, FieldSpec, apply_suggestions, build_section, choice, delete_dotted,
+                     flat_values, inactive_errors, option, set_dotted, to_dict)
 
 FRACTION = {"pruner.selection.name": ("fraction",)}
 
@@ -192,7 +193,7 @@ class Config:
         but those marked ``affects_result=False`` (device, data dir, download, eval batch size),
         which say where and how fast it runs, not what it computes."""
         data = self.to_dict()
-        for spec in field_specs(type(self), flat_values(data)):
+        for spec in fields.field_specs(type(self), flat_values(data)):
             if not spec.affects_result:
                 *parents, leaf = spec.path.split(".")
                 node = data
@@ -208,6 +209,12 @@ class Config:
         """The algorithm's :class:`~pruning_core.plan.Plan`: every round, its epochs, LR and sparsity."""
         return self.algorithm.plan(self)
 
+
+
+def field_specs(cls: type | None = None, values: dict[str, Any] | None = None, prefix: str = "") -> list[FieldSpec]:
+    """Every leaf field of the config (or of the section ``cls``), with the options of the
+    plug-ins ``values`` chooses (else the defaults): what the form and the docs are built from."""
+    return fields.field_specs(Config if cls is None else cls, values, prefix)
 
 
 def section_titles() -> dict[str, str]:

@@ -23,7 +23,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..catalog import SKIP_CONNECTIONS
 from ..masks import Masks, output_layer_name, prunable_parameters
+from ..registry import MODELS
 
 IN, OUT = "in", "out"
 Groups = list[tuple[tuple[str, ...], float]]
@@ -63,8 +65,7 @@ def units_to_mask(keep: torch.Tensor, shape: torch.Size, axis: str, per_unit: in
 
 
 def _sequential_models() -> str:
-    from ..models import MODELS
-    return ", ".join(n for n, s in MODELS.items() if s.family != "resnet")
+    return ", ".join(n for n in MODELS.names() if n not in SKIP_CONNECTIONS)
 
 
 def filter_links(model: nn.Module) -> dict[str, tuple[str, int]]:
@@ -153,10 +154,8 @@ class OutputFilterUnit(Unit):
 
     def __init__(self, model: nn.Module, config=None):
         super().__init__(model, config)
-        from ..models import BasicBlock, CifarResNet
-        from torchvision.models.resnet import ResNet
-        if any(isinstance(m, (BasicBlock, CifarResNet, ResNet)) for m in model.modules()):
-            name = config.model.name if config is not None else type(model).__name__
+        name = config.model.name if config is not None else type(model).__name__
+        if name in SKIP_CONNECTIONS:
             raise ValueError(
                 f"pruner.unit: 'output_filter' (filter pruning: ILP, IAP, AIAP) supports sequential models "
                 f"only: {_sequential_models()}. Removing a filter of {name!r} would also have to remove the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..config.fields import option
+from ..config.fields import FieldError, option
 from ..registry import SELECTIONS, UNITS
 from . import grouping  # noqa: F401  (registers the groupings)
 
@@ -45,3 +45,14 @@ class Threshold:
     start_round: int = option(3, "T[r] = 0 for rounds r <= this.", low=0)
     min_change: float = option(0.01, "T rises when the fraction d of the counted parameters (conv weights, "
                                "else linear) removed in the previous round is below this.", low=0.0, high=1.0)
+
+    def check(self, config) -> list[FieldError]:
+        """T[r] = 0 up to round s: with no pruning round after s, λ, s and min_change act on nothing."""
+        rounds = max((r.index for r in config.plan().rounds if r.prune is not None), default=0)
+        if rounds > self.start_round:
+            return []
+        defaults = type(self)()
+        return [FieldError(f"pruner.selection.{name}", getattr(self, name),
+                           f"{getattr(defaults, name)!r} (the default): the threshold stays 0 up to start_round "
+                           f"({self.start_round}) and this run prunes in rounds 1..{rounds} only")
+                for name in ("step", "start_round", "min_change") if getattr(self, name) != getattr(defaults, name)]

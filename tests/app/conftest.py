@@ -52,7 +52,7 @@ def store_dir(seeded_store, tmp_path, monkeypatch) -> tuple[pathlib.Path, str]:
 @pytest.fixture
 def no_worker(monkeypatch) -> list:
     """Replace the launcher's worker start: the calls are recorded, no process starts."""
-    from pruning_core.jobs import launcher
+    from ui import launcher
 
     calls: list = []
     monkeypatch.setattr(launcher, "ensure_worker", lambda cache_dir=None: calls.append(cache_dir) or 0)

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pruning_core.config import Config
-from pruning_core.jobs import launcher
+from ui import launcher
 from pruning_core.jobs.store import JobStore
 
 

@@ -103,7 +103,7 @@ def test_experiment_form_hides_options_and_shows_errors_next_to_fields(store_dir
     job = next(j for j in JobStore(root).list_jobs() if j["name"] == "sgd-k2")
     c = job["config"]
     assert (c["training"]["optimizer"], c["algorithm"]["rewind_epoch"], c["algorithm"]["target_sparsity"]) == \
-        ("sgd", 2, 0.5)
+        ("sgd", 2, 0.9)
     assert job["status"] == "queued" and no_worker
 
 
@@ -187,13 +187,60 @@ def test_compare_table_and_mask_similarity_of_seeds(store_dir, no_worker):
 
 # ---- schedules -------------------------------------------------------------------------------
 
+def test_choosing_a_method_picks_its_valid_defaults_in_the_form(store_dir, no_worker):
+    at = page("1_Experiment")
+    assert at.selectbox(key="cfg:pruner.unit").value == "weight"
+    at.selectbox(key="cfg:pruner.score.name").select("activation").run()
+    no_exception(at)
+    assert at.selectbox(key="cfg:pruner.unit").value == "output_filter"       # IAP: filters, each layer alone
+    assert at.selectbox(key="cfg:pruner.grouping").value == "local"
+    assert "cfg:pruner.score.batch" in {w.key for w in at.number_input}      # the score's own option
+    assert not at.button(key="launch").disabled
+    at.selectbox(key="cfg:algorithm.name").select("asni").run()
+    keys = {w.key for w in at.number_input}
+    assert "cfg:algorithm.rounds" not in keys and "cfg:algorithm.schedule.beta" in keys
+    assert any("weight: asni prunes single weights" in m.value for m in at.markdown)   # and says why
+
+
+def test_a_plugin_file_appears_in_the_form_and_launches(store_dir, no_worker, monkeypatch):
+    from pruning_core.registry import unload_plugin
+    example = REPO / "examples" / "magnitude_increase.py"
+    monkeypatch.setenv("PRUNELAB_PLUGINS", str(example))
+    try:
+        at = page("1_Experiment")
+        no_exception(at)
+        assert "magnitude_increase" in at.selectbox(key="cfg:pruner.score.name").options
+        at.selectbox(key="cfg:pruner.score.name").select("magnitude_increase").run()
+        at.button(key="launch").click().run()
+        no_exception(at)
+        job = JobStore(store_dir[0]).list_jobs()[0]
+        assert job["config"]["pruner"]["score"] == {"name": "magnitude_increase"}
+        assert job["plugins"] == [str(example.resolve())]
+    finally:
+        unload_plugin(example)
+
+
+def test_a_broken_plugin_is_reported_and_the_app_works(store_dir, no_worker, monkeypatch, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise ImportError('no such thing')\n")
+    monkeypatch.setenv("PRUNELAB_PLUGINS", str(broken))
+    at = page("1_Experiment")
+    no_exception(at)
+    assert any(str(broken) in e.value and "ImportError" in e.value for e in at.error)
+    assert not at.button(key="launch").disabled
+
+
+# ---- schedules -------------------------------------------------------------------------------
+
 def test_schedules_redraw_and_copy_into_experiment(store_dir, no_worker):
     at = page("4_Schedules")
     no_exception(at)
-    assert len(at.get("plotly_chart")) == 5
+    assert len(at.get("plotly_chart")) == 5            # sigmoid, polynomial, geometric, overlay, LR policies
+    lr = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    assert {t["name"] for t in lr} >= {"replay", "ft", "allr"}
     at.slider(key="geo_rounds").set_value(7).run()
     at.slider(key="geo_rate").set_value(0.3).run()
-    at.selectbox(key="lr_policy").select("lr").run()
+    at.selectbox(key="lr_policy").select("slr").run()
     assert "After 7 rounds: 91.76% pruned" in texts(at)
     at.button(key="copy").click().run()
     no_exception(at)
@@ -201,18 +248,23 @@ def test_schedules_redraw_and_copy_into_experiment(store_dir, no_worker):
     assert at.number_input(key="cfg:algorithm.rounds").value == 7
     assert at.number_input(key="cfg:algorithm.rate").value == pytest.approx(0.3)
     assert at.number_input(key="cfg:training.epochs").value == 30
-    assert at.selectbox(key="cfg:algorithm.rewind").value == "lr"
+    assert at.selectbox(key="cfg:algorithm.lr_policy.name").value == "slr"
+    assert at.selectbox(key="cfg:algorithm.treatment").value == "keep"
     assert "Copied from the Schedules playground" in texts(at)
 
 
 def test_schedules_copy_the_sigmoid_into_an_asni_experiment(store_dir, no_worker):
     at = page("4_Schedules")
-    at.slider(key="sig_alpha").set_value(0.7).run()
+    at.toggle(key="play:sigmoid:algorithm.schedule.target_sparsity:set").set_value(False).run()
+    assert "set alpha" in texts(at)                       # neither target nor α: the schedule says what it needs
+    at.toggle(key="play:sigmoid:algorithm.schedule.alpha:set").set_value(True).run()
+    at.number_input(key="play:sigmoid:algorithm.schedule.alpha").set_value(0.7).run()
+    no_exception(at)
     at.radio(key="copy_which").set_value("asni").run()
     at.button(key="copy").click().run()
     no_exception(at)
     assert at.selectbox(key="cfg:algorithm.name").value == "asni"
-    assert at.number_input(key="cfg:algorithm.sigmoid_alpha").value == pytest.approx(0.7)
+    assert at.number_input(key="cfg:algorithm.schedule.alpha").value == pytest.approx(0.7)
     assert at.number_input(key="cfg:training.epochs").value == 60
     assert "cfg:algorithm.rounds" not in {w.key for w in at.number_input}     # rounds do not apply to asni
     assert not at.button(key="launch").disabled
@@ -226,7 +278,7 @@ def test_pages_never_import_torch(store_dir):
     script = f"""
 import sys
 from streamlit.testing.v1 import AppTest
-from pruning_core.jobs import launcher
+from ui import launcher
 launcher.ensure_worker = lambda cache_dir=None: 0
 at = AppTest.from_file("app.py", default_timeout=60).run()
 for name in ["1_Experiment", "2_Monitor", "3_Compare", "4_Schedules"]:

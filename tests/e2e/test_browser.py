@@ -82,7 +82,7 @@ def kill_group(pid: int) -> None:
 @pytest.fixture
 def server(tmp_path):
     """``streamlit run app.py`` on a free port with a private store; yields (url, cache dir)."""
-    from pruning_core.jobs import launcher
+    from ui import launcher
 
     cache = tmp_path / "cache"
     env = {**os.environ, "PRUNELAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
@@ -191,7 +191,7 @@ def test_launch_watch_reload_cancel(server):
             rounds = page.get_by_label("Rounds", exact=True)
             rounds.fill("3")
             rounds.press("Enter")
-            page.get_by_text("Planned sparsity per round").first.wait_for(timeout=120_000)
+            page.get_by_text("Planned sparsity after each round").first.wait_for(timeout=120_000)
             settle(page)
             screenshot(page, "experiment")
             page.get_by_role("button", name="Launch").click()

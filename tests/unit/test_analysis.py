@@ -1,8 +1,10 @@
 """Analyses with hand-computed numbers: Jaccard distance, mask dynamics D / D̃ / L∞ / L1-TOP(k),
 compression at an accuracy drop (the torch-free parts are checked to stay torch-free)."""
 
+import pathlib
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,8 +18,9 @@ from pruning_core.analysis.maskmath import average_stability, jaccard_distance, 
 from pruning_core.analysis.similarity import SeedMismatch, jaccard_across_rounds, jaccard_between_jobs
 from pruning_core.config import defaults
 from pruning_core.jobs.store import JobStore
-from pruning_core.masks import save_masks
-from pruning_core.pruners import make_pruner
+from pruning_core.maskfile import write_masks_numpy
+from pruning_core.plan import PruneStep
+from pruning_core.pruners.pruner import make_pruner
 
 
 def bools(n, kept):
@@ -63,9 +66,10 @@ def test_numpy_analysis_modules_import_without_torch():
 
 
 def write_rounds(run_dir, repeat, masks_by_round):
+    folder = pathlib.Path(run_dir) / f"repeat_{repeat}" / "masks"     # the run folder's layout, spelled out
+    folder.mkdir(parents=True, exist_ok=True)
     for r, masks in masks_by_round.items():
-        save_masks({k: torch.from_numpy(v) for k, v in masks.items()},
-                   run_dir / f"repeat_{repeat}" / "masks" / f"round_{r:03d}.npz")
+        write_masks_numpy(masks, folder / f"round_{r:03d}.npz")
 
 
 def test_jaccard_across_rounds_of_nested_masks(tmp_path):
@@ -88,7 +92,7 @@ def make_job(store, seed, masks_by_round, model="lenet300_100"):
     config["seed"] = seed
     config["model"]["name"] = model
     job = store.create_job(config, f"hash{seed}{model}", status="finished")["id"]
-    write_rounds(store.run_dir(job), 0, masks_by_round)
+    write_rounds(store.run_dir(job).root, 0, masks_by_round)
     return job
 
 
@@ -153,18 +157,22 @@ def test_potential_mask_is_what_the_magnitude_pruner_returns_now():
     model = tiny_mlp()
     params = {"0.weight": model[0].weight, "2.weight": model[2].weight}
     masks = {n: torch.rand(p.shape, generator=torch.Generator().manual_seed(1)) > 0.3 for n, p in params.items()}
-    tracker = MaskDynamics.for_run(config, model)
-    pruned = make_pruner(config, model).prune(masks, 1, config.per_round_rate, torch.Generator())
+    rate = config.plan().rate
+    tracker = MaskDynamics.for_run(config, model, rate)
+    pruned = make_pruner(config, model).prune(masks, PruneStep.fraction(rate), 1, torch.Generator())
     potential = tracker.potential(params, masks)
     assert all(torch.equal(potential[n], pruned[n]) for n in params)
 
 
-def test_dynamics_hook_for_repeat_epoch_hooks():
-    from types import SimpleNamespace
+def run_like(config, model):
+    """The parts of a RepeatRun the dynamics hook reads: config, plan, model, prunable params."""
+    return SimpleNamespace(model=model, config=config, plan=config.plan(),
+                           params={"0.weight": model[0].weight, "2.weight": model[2].weight})
 
+
+def test_dynamics_hook_for_repeat_epoch_hooks():
     model = tiny_mlp()
-    rep = SimpleNamespace(model=model, config=defaults(),
-                          params={"0.weight": model[0].weight, "2.weight": model[2].weight})
+    rep = run_like(defaults(), model)
     hook = dynamics_hook(rep)
     out = hook(0, None)
     assert set(out) == {"mask_change_D", "mask_change_D_tilde", "mask_changes", "linf", "l1_top_k"}
@@ -176,11 +184,17 @@ def test_dynamics_hook_for_repeat_epoch_hooks():
     assert hook(0, None)["mask_change_D"] == 0.0
     assert hook.tracker.topk == 1000
     assert hook(1, None)["mask_change_D"] is None                # IMP: a new round starts afresh
-    config = defaults().replace(**{"algorithm.name": "gradual", "algorithm.target_sparsity": 0.5})
-    gradual = SimpleNamespace(**{**vars(rep), "config": config})
+    config = defaults().replace(algorithm={"name": "gradual",
+                                           "schedule": {"name": "polynomial", "target_sparsity": 0.5}})
+    gradual = run_like(config, model)
     hook = dynamics_hook(gradual)          # pruning every epoch: each epoch is a round, compared across
     hook(1, None)
     assert hook(2, None)["mask_change_D"] == 0.0
+    asni = run_like(defaults().replace(algorithm={"name": "asni"}), model)     # E = 6: ASNI-II is round 7
+    hook = dynamics_hook(asni)
+    hook(5, None)
+    assert hook(6, None)["mask_change_D"] == 0.0                 # epochs of ASNI-I: compared across
+    assert hook(7, None)["mask_change_D"] is None                # ASNI-II restarts the weights: afresh
 
 
 # ---- compression at an accuracy drop (IAP Table 2, Fig. 5) --------------------------------------

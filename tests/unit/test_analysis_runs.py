@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import pruning_core.algorithms.common as common
+import pruning_core.loop as loop
 from pruning_core import run
 from pruning_core.analysis.cli import add_analysis_commands
 from pruning_core.analysis.compression import compression_table
@@ -18,7 +18,6 @@ from pruning_core.analysis.dynamics import dynamics_hook
 from pruning_core.analysis.ensemble import ensemble_jobs, load_member
 from pruning_core.analysis.similarity import SeedMismatch, jaccard_between_jobs
 from pruning_core.analysis.stability import weight_stability
-from pruning_core.checkpoints import Checkpoint
 from pruning_core.jobs.store import JobStore
 
 TINY = {"training": {"epochs": 2, "batch_size": 720}, "algorithm": {"rounds": 2, "rewind_epoch": 0}}
@@ -28,7 +27,7 @@ TINY = {"training": {"epochs": 2, "batch_size": 720}, "algorithm": {"rounds": 2,
 def jobs(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     recorded = []                          # (round, potential mask after the epoch, fields)
-    real_init = common.Repeat.__init__
+    real_init = loop.RepeatRun.__init__
 
     def init(self, ctx, repeat):
         real_init(self, ctx, repeat)
@@ -41,14 +40,14 @@ def jobs(tmp_path_factory):
         self.epoch_hooks.append(recording)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(common.Repeat, "__init__", init)
+        mp.setattr(loop.RepeatRun, "__init__", init)
         a = run(TINY, cache_dir=cache)
-    b = run({**TINY, "pruner": {"method": "random"}}, cache_dir=cache)
+    b = run({**TINY, "pruner": {"score": "random"}}, cache_dir=cache)
     store = JobStore(cache)                # c: a's masks under another seed
     config = a.config.to_dict()
     config["seed"] = 1
     c = store.create_job(config, "other-seed", status="finished")["id"]
-    shutil.copytree(a.run_dir, store.run_dir(c), dirs_exist_ok=True)
+    shutil.copytree(a.run_dir.root, store.run_dir(c).root, dirs_exist_ok=True)
     events = store.events(a.job_id)
     store.close()
     return {"cache": cache, "a": a, "b": b, "c": c, "recorded": recorded, "events": events}
@@ -109,8 +108,8 @@ def test_compression_effective_and_stability_on_a_run(jobs):
     report = effective_report(load_member(a.job_id, jobs["cache"]), a.masks(2))
     assert report["supported"] and report["effective_sparsity"] >= report["explicit_sparsity"]
     assert report["explicit_sparsity"] == pytest.approx(rounds["sparsity"].iloc[2])
-    ckpt = Checkpoint(a.run_dir / "repeat_0")
-    out = weight_stability(ckpt.load_weights("round_000"), ckpt.load_weights("latest"), a.masks(2))
+    files = a.run_dir.repeat(0)
+    out = weight_stability(files.load_weights("round_000"), files.load_weights("latest"), a.masks(2))
     assert set(out) == set(a.masks(2)) | {"__model__"} and all(v > 0 for v in out.values())
 
 

@@ -1,4 +1,5 @@
-"""The command line, end to end on digits: defaults, run --set --out, list, show, export, errors."""
+"""The command line, end to end on digits: defaults, methods, plug-ins, run --set --out, list, show,
+export, errors."""
 
 import csv
 import json
@@ -6,6 +7,7 @@ import json
 import pytest
 
 from pruning_core.__main__ import main
+from pruning_core.config import Config, defaults
 
 
 def test_defaults_prints_the_complete_config(capsys):
@@ -13,6 +15,29 @@ def test_defaults_prints_the_complete_config(capsys):
     config = json.loads(capsys.readouterr().out)
     assert set(config) == {"model", "dataset", "pruner", "algorithm", "training", "analysis", "seed", "repeats",
                            "device"}
+    assert config["pruner"]["score"] == {"name": "magnitude", "norm": "l1"}      # the v2 layout
+    assert Config.from_dict(config) == defaults()
+
+
+def test_methods_lists_the_builtin_scores(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("PRUNELAB_PLUGINS", raising=False)
+    monkeypatch.chdir(tmp_path)                       # no ./plugins folder: built-ins only
+    assert main(["methods"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("score (pruner.score):")
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith(" "))
+    names = [line.split()[0] for line in lines[start + 1:end] if line.startswith("  ") and line[2] != " "]
+    assert {"magnitude", "random", "activation", "snip", "taylor"} <= set(names)
+
+
+def test_a_plugin_that_fails_to_load_is_one_clear_error(tmp_path, capsys):
+    plugin = tmp_path / "broken_plugin.py"
+    plugin.write_text('raise RuntimeError("boom")\n')
+    assert main(["--plugin", str(plugin), "defaults"]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: plug-in {plugin.resolve()} failed to load")
+    assert "Traceback" not in captured.err and captured.out == ""             # nothing printed after it
 
 
 def test_run_with_overrides_prints_lines_and_exports(tmp_path, capsys):

@@ -9,7 +9,8 @@ from pruning_core.compaction import SelectInputs, compact, compaction_report, me
 from pruning_core.config import Config
 from pruning_core.masks import full_masks, prunable_parameters
 from pruning_core.models import build_model
-from pruning_core.pruners import make_pruner
+from pruning_core.plan import PruneStep
+from pruning_core.pruners.pruner import make_pruner
 
 
 def n_params(model):
@@ -91,17 +92,17 @@ def test_a_dead_filter_that_is_still_read_is_kept_exactly():
     assert n_params(small) == n_params(model)
 
 
-@pytest.mark.parametrize("structure", ["filters", "channels", "hybrid"])
-def test_pruned_lenet5_and_vgg11_compact_exactly(structure):
+@pytest.mark.parametrize("unit", ["output_filter", "input_channel", "hybrid"])
+def test_pruned_lenet5_and_vgg11_compact_exactly(unit):
     for name, shape in (("lenet5", (1, 28, 28)), ("vgg11", (3, 16, 16))):
         torch.manual_seed(0)
         model = _randomise_batch_norm(build_model(name, in_channels=shape[0], num_classes=10, input_size=shape[1:]))
-        config = Config.from_dict({"model": {"name": name}, "pruner": {"structure": structure, "scope": "local"}})
+        config = Config.from_dict({"model": {"name": name}, "pruner": {"unit": unit, "grouping": "local"}})
         pruner, masks = make_pruner(config, model), full_masks(prunable_parameters(model))
         for r in (1, 2):
-            masks = pruner.prune(masks, r, 0.3, torch.Generator().manual_seed(r))
+            masks = pruner.prune(masks, PruneStep.fraction(0.3), r, torch.Generator().manual_seed(r))
         small = assert_same_outputs(model, masks, torch.randn(2, *shape))
-        if structure != "hybrid":
+        if unit != "hybrid":
             assert n_params(small) < 0.6 * n_params(model)
 
 

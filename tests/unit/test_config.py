@@ -1,11 +1,13 @@
-"""Config: defaults, validation errors that name the field, overrides, hashing, epoch accounting."""
+"""Config: defaults, errors that name the field, plug-in choices with their own options, refused
+inactive values, suggested defaults, overrides, TOML, hashing, and the epoch accounting of plans."""
 
 import json
+import tomllib
 
 import pytest
 
-from pruning_core.config import (DATASET_NAMES, MODEL_NAMES, Config, ConfigError, applies, field_specs,
-                                 load_config, to_toml)
+from pruning_core.config import Config, ConfigError, applies, field_specs, load_config, to_toml
+from pruning_core.registry import DATASETS, MODELS
 
 
 def test_defaults_are_valid_and_reproduce_the_iap_lenet_setting():
@@ -13,14 +15,16 @@ def test_defaults_are_valid_and_reproduce_the_iap_lenet_setting():
     assert (c.model.name, c.training.optimizer, c.training.lr, c.training.batch_size) == \
         ("lenet300_100", "nadam", 1.2e-3, 60)
     assert (c.training.epochs, c.algorithm.rewind_epoch, c.training.weight_decay) == (6, 5, 1e-4)
+    assert (c.algorithm.plugin_name, c.pruner.score.plugin_name, c.pruner.unit) == ("imp", "magnitude", "weight")
     assert Config.from_dict(c.to_dict()) == c
+    assert c.to_dict()["pruner"]["score"] == {"name": "magnitude", "norm": "l1"}
 
 
 def test_registry_names_match_the_torch_registries():
-    from pruning_core.data import DATASETS
-    from pruning_core.models import MODELS
-    assert list(MODEL_NAMES) == list(MODELS)
-    assert list(DATASET_NAMES) == list(DATASETS)
+    from pruning_core.data import DATASETS as DATA_IMPL
+    from pruning_core.models import MODELS as MODEL_IMPL
+    assert list(MODELS.names()) == list(MODEL_IMPL)
+    assert list(DATASETS.names()) == list(DATA_IMPL)
 
 
 @pytest.mark.parametrize("data, field, allowed", [
@@ -30,13 +34,20 @@ def test_registry_names_match_the_torch_registries():
     ({"algorithm": {"rounds": 2.5}}, "algorithm.rounds", "an integer in [1, 200]"),
     ({"algorithm": {"rounds": True}}, "algorithm.rounds", "an integer in [1, 200]"),
     ({"model": {"name": "alexnet"}}, "model.name", "one of lenet300_100, lenet5"),
-    ({"pruner": {"output_rate": None, "scope": "layer"}}, "pruner.scope", "one of global, local"),
-    ({"training": {"milestones": [3, 2]}}, "training.milestones", "increasing epochs"),
+    ({"pruner": {"grouping": "layer"}}, "pruner.grouping", "one of global, local, per_type"),
+    ({"pruner": {"score": "saliency"}}, "pruner.score.name", "one of magnitude, random, activation, snip, taylor"),
+    ({"algorithm": {"name": "lth"}}, "algorithm.name", "one of imp, one_shot, bimp, at_init, gradual, asni"),
+    ({"algorithm": {"lr_policy": {"name": "allr", "warmup_fraction": 1.5}}}, "algorithm.lr_policy.warmup_fraction",
+     "a number in [0, 1)"),
+    ({"training": {"milestones": [3, 2], "lr_schedule": "step"}}, "training.milestones", "increasing epochs"),
+    ({"training": {"lr_schedule": "step"}}, "training.milestones", "at least one epoch"),
     ({"algorithm": {"rewind_epoch": 6}}, "algorithm.rewind_epoch", "k < training.epochs (6)"),
     ({"algorithm": {"partial_epochs": 5, "rewind_epoch": 5}}, "algorithm.partial_epochs",
      "rewind_epoch (5) < tau <= training.epochs (6)"),
     ({"device": "gpu"}, "device", "auto, cpu, cuda, cuda:N or mps"),
     ({"training": {"epochs": None}}, "training.epochs", "an integer in [1, 10000]"),
+    ({"model": {"name": "resnet20"}, "dataset": {"name": "cifar10"}, "pruner": {"unit": "output_filter"}},
+     "pruner.unit", "for ResNets"),
 ])
 def test_bad_values_name_the_field_and_what_is_allowed(data, field, allowed):
     with pytest.raises(ConfigError) as info:
@@ -48,10 +59,17 @@ def test_bad_values_name_the_field_and_what_is_allowed(data, field, allowed):
 
 def test_unknown_keys_are_errors_listing_the_known_ones():
     with pytest.raises(ConfigError) as info:
-        Config.from_dict({"training": {"epoch": 3}, "colour": "red"})
+        Config.from_dict({"training": {"epoch": 3}, "colour": "red", "pruner": {"score": {"name": "random", "norm": "l2"}}})
     fields = sorted(e.field for e in info.value.errors)
-    assert fields == ["colour", "training.epoch"]
+    assert fields == ["colour", "pruner.score.norm", "training.epoch"]
     assert "epochs" in info.value.for_field("training.epoch")[0].allowed
+    assert "of random" in info.value.for_field("pruner.score.norm")[0].allowed       # random has no options
+
+
+def test_options_of_another_algorithm_are_unknown_keys():
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"algorithm": {"name": "gradual", "rounds": 5}})
+    assert info.value.for_field("algorithm.rounds") and "gradual" in str(info.value)
 
 
 def test_all_errors_are_reported_at_once():
@@ -60,13 +78,76 @@ def test_all_errors_are_reported_at_once():
     assert {e.field for e in info.value.errors} == {"training.lr", "training.batch_size", "seed"}
 
 
-def test_overrides_parse_json_values_and_plain_strings(tmp_path):
+@pytest.mark.parametrize("data, field", [
+    # the issue's two silent cases: tau under an LR policy, T_rt under replay
+    ({"training": {"epochs": 30}, "algorithm": {"rewind_epoch": 2, "partial_epochs": 10, "treatment": "keep",
+                                                "lr_policy": "ft"}}, "algorithm.partial_epochs"),
+    ({"algorithm": {"retrain_epochs": 5}}, "algorithm.retrain_epochs"),
+    ({"pruner": {"score": {"name": "magnitude", "norm": "l2"}}}, "pruner.score.norm"),     # unstructured: no norm
+    ({"training": {"momentum": 0.5}}, "training.momentum"),                               # nadam: no momentum
+    ({"pruner": {"conv_rate": 0.1}}, "pruner.conv_rate"),                                 # global grouping
+    ({"pruner": {"grouping": "local", "layers": "linear", "conv_rate": 0.1}}, "pruner.conv_rate"),
+    ({"pruner": {"unit": "output_filter", "output_rate": 0.0}}, "pruner.output_rate"),    # classes never pruned
+    ({"pruner": {"score": "activation", "selection": "threshold", "grouping": "local"}}, "pruner.grouping"),
+    ({"pruner": {"selection": "threshold"}, "algorithm": {"rate": 0.5}}, "algorithm.rate"),
+    ({"algorithm": {"target_sparsity": 0.9, "rate": 0.3}}, "algorithm.rate"),
+    ({"algorithm": {"treatment": "keep", "lr_policy": "allr", "retrain_epochs": 2, "rewind_epoch": 3}},
+     "algorithm.rewind_epoch"),                                                           # k acts on nothing
+    ({"algorithm": {"rounds": 1, "partial_epochs": 6}}, "algorithm.partial_epochs"),      # no intermediate round
+    ({"analysis": {"topk": 10}}, "analysis.topk"),
+    ({"algorithm": {"name": "asni", "schedule": {"name": "sigmoid", "alpha": 0.5}}}, "algorithm.schedule.alpha"),
+    ({"algorithm": {"name": "gradual"}, "pruner": {"grouping": "local", "conv_rate": 0.3}}, "pruner.conv_rate"),
+    ({"training": {"optimizer": "sgd", "momentum": 0.0, "nesterov": True}}, "training.nesterov"),
+    # LeNet-300-100 has no conv layer: fc-only is everything, per_type is global, hybrid is by weight
+    ({"pruner": {"layers": "linear"}}, "pruner.layers"),
+    ({"pruner": {"grouping": "per_type"}}, "pruner.grouping"),
+    ({"pruner": {"unit": "hybrid"}}, "pruner.unit"),
+    ({"model": {"name": "conv2"}, "pruner": {"grouping": "per_type", "layers": "conv"}}, "pruner.grouping"),
+    ({"model": {"name": "conv2"}, "pruner": {"unit": "hybrid", "grouping": "per_type"}}, "pruner.grouping"),
+    # BIMP's own schedule replaces the training schedule; AIAP's λ never acts before round s
+    ({"algorithm": {"name": "bimp"}, "training": {"lr_schedule": "cosine"}}, "training.lr_schedule"),
+    ({"pruner": {"selection": {"name": "threshold", "step": 0.5}}, "algorithm": {"rounds": 3}}, "pruner.selection.step"),
+])
+def test_a_value_that_would_not_act_is_refused_with_the_reason(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert info.value.for_field(field), str(info.value)
+
+
+def test_the_same_values_act_where_they_can():
+    assert Config.from_dict({"model": {"name": "conv2"}, "pruner": {"grouping": "per_type"}}).pruner.grouping == "per_type"
+    assert Config.from_dict({"model": {"name": "conv2"}, "pruner": {"unit": "hybrid", "grouping": "per_type",
+                                                                    "conv_rate": 0.1}}).pruner.conv_rate == 0.1
+    assert Config.from_dict({"pruner": {"selection": {"name": "threshold", "step": 0.5}},
+                             "algorithm": {"rounds": 4}}).pruner.selection.step == 0.5
+
+
+def test_choosing_a_method_picks_its_valid_defaults():
+    iap = Config.from_dict({"pruner": {"score": "activation"}})
+    assert (iap.pruner.unit, iap.pruner.grouping) == ("output_filter", "local")
+    aiap = Config.from_dict({"pruner": {"score": "activation", "selection": "threshold"}})
+    assert aiap.pruner.unit == "output_filter" and aiap.pruner.grouping == "global"   # grouping does not act: left
+    snip = Config.from_dict({"pruner": {"score": "snip"}, "algorithm": {"name": "at_init"}})
+    assert snip.pruner.unit == "weight"
+    with pytest.raises(ConfigError) as info:                # given explicitly, a conflicting value is an error
+        Config.from_dict({"pruner": {"score": "activation", "unit": "weight"}})
+    assert "output_filter for the activation score" in info.value.for_field("pruner.unit")[0].allowed
+
+
+def test_overrides_parse_json_values_plain_strings_and_plugin_choices(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[training]\nepochs = 8\n[algorithm]\nrounds = 2\n')
+    path.write_text('[training]\nepochs = 8\n[algorithm]\nrounds = 2\n[pruner.score]\nname = "magnitude"\n')
     c = load_config(path, ["algorithm.rounds=5", "training.optimizer=sgd", "training.milestones=[2, 4]",
-                           "pruner.output_rate=null", "algorithm.partial_epochs=7"])
+                           "training.lr_schedule=step", "pruner.output_rate=null", "algorithm.partial_epochs=7",
+                           "pruner.score=random"])
     assert (c.training.epochs, c.algorithm.rounds, c.training.optimizer) == (8, 5, "sgd")
     assert c.training.milestones == [2, 4] and c.algorithm.partial_epochs == 7
+    assert c.pruner.score.plugin_name == "random"
+    c = load_config(None, ["pruner.score=activation", "pruner.score.batch=128"])
+    assert c.pruner.score.batch == 128
+    c = load_config(None, ["algorithm.lr_policy.name=allr", "algorithm.lr_policy.warmup_fraction=0.2",
+                           "algorithm.treatment=keep"])
+    assert (c.algorithm.lr_policy.plugin_name, c.algorithm.lr_policy.warmup_fraction) == ("allr", 0.2)
     js = tmp_path / "c.json"
     js.write_text(json.dumps({"seed": 3}))
     assert load_config(js).seed == 3
@@ -76,48 +157,91 @@ def test_overrides_parse_json_values_and_plain_strings(tmp_path):
         load_config(None, ["training.epochs=many"])
 
 
-def test_toml_round_trip_omits_nulls():
-    c = Config.from_dict({"training": {"milestones": [2, 4], "lr_schedule": "step"}, "repeats": 2})
-    import tomllib
-    assert Config.from_dict(tomllib.loads(to_toml(c))) == c
+def test_toml_round_trip_with_plugin_tables():
+    c = Config.from_dict({"training": {"milestones": [2, 4], "lr_schedule": "step"}, "repeats": 2,
+                          "algorithm": {"treatment": "keep", "lr_policy": {"name": "clr", "warmup_fraction": 0.25}},
+                          "pruner": {"score": {"name": "magnitude", "norm": "l2"}, "unit": "input_channel"}})
+    text = to_toml(c)
+    assert "[algorithm.lr_policy]" in text and "[pruner.score]" in text
+    assert Config.from_dict(tomllib.loads(text)) == c
 
 
 def test_hash_names_the_experiment_not_the_machine():
     a = Config()
-    assert a.hash() == Config.from_dict({"device": "cpu", "training": {"eval_batch_size": 7}}).hash()
+    same = Config.from_dict({"device": "cpu", "training": {"eval_batch_size": 7},
+                             "dataset": {"data_dir": "/elsewhere", "download": False}})
+    assert a.hash() == same.hash()
     assert a.hash() != a.replace(**{"seed": 1}).hash()
+    assert a.hash() != a.replace(**{"pruner.score": "random"}).hash()
     assert len(a.hash()) == 64
 
 
 def test_target_sparsity_gives_the_per_round_rate():
     c = Config.from_dict({"algorithm": {"rounds": 4, "target_sparsity": 0.9375}})
-    assert c.per_round_rate == pytest.approx(0.5)          # 1 - (1 - 0.9375)^(1/4) = 1 - 0.5
-    assert c.planned_sparsity() == pytest.approx([0, 0.5, 0.75, 0.875, 0.9375])
+    assert c.plan().rate == pytest.approx(0.5)           # 1 - (1 - 0.9375)^(1/4) = 1 - 0.5
+    assert c.plan().sparsity() == pytest.approx([0, 0.5, 0.75, 0.875, 0.9375])
 
 
 def test_aimp_epoch_accounting_matches_the_paper():
     # T = 30, k = 2, tau = 10, 5 rounds: WR retrains 4 * (10 - 2) + (30 - 2) = 60 vs IMP's 5 * 28 = 140.
     imp = Config.from_dict({"training": {"epochs": 30}, "algorithm": {"rounds": 5, "rewind_epoch": 2}})
     aimp = imp.replace(**{"algorithm.partial_epochs": 10})
-    assert [aimp.retrain_epochs(r) for r in range(6)] == [30, 8, 8, 8, 8, 28]
-    assert (aimp.search_cost(), imp.search_cost()) == (60, 140)
+    assert [r.epochs for r in aimp.plan().rounds] == [30, 8, 8, 8, 8, 28]
+    assert [r.lr.start for r in aimp.plan().rounds] == [0, 2, 2, 2, 2, 2]
+    assert (aimp.plan().search_cost(), imp.plan().search_cost()) == (60, 140)
+    assert [r.cumulative for r in aimp.plan().rounds] == [0, 8, 16, 24, 32, 60]
     # AIMP paper, Table I: T = 160, 20 iterations; counting as 19 * tau + 160 (k = 0): tau = 50 -> 1110.
     paper = Config.from_dict({"training": {"epochs": 160}, "algorithm": {"rounds": 20, "rewind_epoch": 0,
                                                                          "partial_epochs": 50}})
-    assert paper.search_cost() == 1110
-    assert paper.replace(**{"algorithm.partial_epochs": None}).search_cost() == 3200
+    assert paper.plan().search_cost() == 1110
+    assert paper.replace(**{"algorithm.partial_epochs": None}).plan().search_cost() == 3200
 
 
-def test_field_specs_carry_metadata_and_when_conditions():
+@pytest.mark.parametrize("algorithm, rounds, epochs, search, total", [
+    ({"name": "one_shot", "rate": 0.5}, [0, 1], [6, 1], 1, 7),
+    ({"name": "one_shot", "treatment": "keep", "lr_policy": "ft", "retrain_epochs": 3}, [0, 1], [6, 3], 3, 9),
+    ({"name": "bimp", "rounds": 3, "dense_epochs": 2}, [0, 1, 2, 3], [2, 1, 1, 2], 4, 6),   # ⌊4/3⌋ = 1, last 4 − 2
+    ({"name": "at_init"}, [1], [6], 6, 6),
+    ({"name": "gradual"}, [1, 2, 3, 4, 5, 6], [1] * 6, 6, 6),
+    ({"name": "asni"}, [1, 2, 3, 4, 5, 6, 7, 8], [1] * 6 + [6, 6], 6, 18),   # ASNI-II and control: E each
+    ({"name": "asni", "amenable": False}, [1, 2, 3, 4, 5, 6], [1] * 6, 6, 6),
+])
+def test_plans_say_every_round_and_its_epochs(algorithm, rounds, epochs, search, total):
+    plan = Config.from_dict({"algorithm": algorithm}).plan()
+    assert [r.index for r in plan.rounds] == rounds and [r.epochs for r in plan.rounds] == epochs
+    assert (plan.search_cost(), plan.total_epochs()) == (search, total)
+
+
+def test_field_specs_follow_the_chosen_plugins_and_carry_when_conditions():
     specs = {s.path: s for s in field_specs()}
     assert specs["training.optimizer"].choices == ("sgd", "adam", "nadam")
     assert specs["algorithm.partial_epochs"].optional and specs["algorithm.partial_epochs"].type == "int"
+    assert specs["pruner.score.name"].plugin == "score" and "snip" in specs["pruner.score.name"].choice_help
+    assert "algorithm.schedule.name" not in specs
     momentum = specs["training.momentum"]
-    assert not applies(momentum, {"training.optimizer": "adam"})
-    assert applies(momentum, {"training.optimizer": "sgd"})
-    assert set(specs) >= {"model.name", "dataset.name", "seed", "repeats", "device"}
-    warmup = specs["algorithm.warmup_fraction"]            # alternatives: an LLR-like policy, or BIMP
-    assert applies(warmup, {"algorithm.name": "bimp"})
-    assert applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "lr", "algorithm.lr_policy": "allr"})
-    assert not applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "lr", "algorithm.lr_policy": "ft"})
-    assert not applies(warmup, {"algorithm.name": "imp", "algorithm.rewind": "weights"})
+    assert not applies(momentum, {"training.optimizer": "adam"}) and applies(momentum, {"training.optimizer": "sgd"})
+    retrain = specs["algorithm.retrain_epochs"]                 # any policy but replay (plug-ins included)
+    assert applies(retrain, {"algorithm.lr_policy.name": "some_plugin"})
+    assert not applies(retrain, {"algorithm.lr_policy.name": "replay"})
+    asni = {s.path for s in field_specs(values={"algorithm.name": "asni"})}
+    assert {"algorithm.schedule.name", "algorithm.schedule.beta", "algorithm.amenable"} <= asni
+    assert "algorithm.rounds" not in asni
+    allr = {s.path for s in field_specs(values={"algorithm.lr_policy.name": "allr"})}
+    assert "algorithm.lr_policy.warmup_fraction" in allr
+
+
+def test_a_first_release_config_is_read_into_the_new_layout():
+    legacy = {"pruner": {"method": "aiap", "structure": "filters", "aiap_lambda": 0.05, "scope": "global"},
+              "algorithm": {"rounds": 10, "rewind": "weights", "rewind_epoch": 5, "lr_policy": "allr"}}
+    c = Config.from_dict(legacy)
+    assert (c.pruner.score.plugin_name, c.pruner.unit, c.pruner.selection.plugin_name) == \
+        ("activation", "output_filter", "threshold")
+    assert c.pruner.selection.step == 0.05
+    assert (c.algorithm.treatment, c.algorithm.lr_policy.plugin_name) == ("rewind", "replay")   # lr_policy was ignored
+    ft = Config.from_dict({"algorithm": {"name": "one_shot", "rate": 0.9, "rewind": "none", "retrain_epochs": 4}})
+    assert (ft.algorithm.treatment, ft.algorithm.lr_policy.plugin_name, ft.algorithm.retrain_epochs) == \
+        ("keep", "ft", None)                                # retrain_epochs was ignored without a policy
+    asni = Config.from_dict({"algorithm": {"name": "asni", "sigmoid_alpha": 0.7, "sigmoid_gamma": 1.0}})
+    assert (asni.algorithm.schedule.alpha, asni.algorithm.schedule.target_sparsity) == (0.7, None)
+    with pytest.raises(ConfigError, match="algorithm.partial_epochs"):
+        Config.from_dict({"algorithm": {"rewind": "none", "partial_epochs": 6, "rewind_epoch": 2}})

@@ -1,4 +1,5 @@
-"""Figures and schedule arithmetic of the app, checked against numbers worked out by hand."""
+"""Figures and schedule arithmetic of the app (plans from ``Config.plan()``, laid out epoch by
+epoch), checked against numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 
 from pruning_core import schedules as engine_schedules
 from pruning_core.config import Config
-from pruning_core.summary import split_variants
-from ui import data, figures, schedules
+from pruning_core.maskfile import write_masks_numpy
+from pruning_core.rundir import RunDir
+from pruning_core.summary import method_label, split_variants
+from ui import data, figures
 
 
 def rounds_table(accuracies: dict[int, list[float]], rate: float = 0.5) -> pd.DataFrame:
@@ -118,12 +121,16 @@ def test_layer_sparsity_bars_in_percent_with_global_line():
 
 
 def test_mask_files_lists_finished_rounds_of_a_repeat(tmp_path):
-    from pruning_core.maskfile import save_masks_numpy
-
+    folder = tmp_path / "repeat_1" / "masks"
+    folder.mkdir(parents=True)
     for r in (0, 1, 2):
-        save_masks_numpy({"fc.weight": np.ones((2, 3), bool)}, tmp_path / "repeat_1" / "masks" / f"round_{r:03d}.npz")
-    files = data.mask_files(tmp_path, repeat=1)
-    assert sorted(files) == [0, 1, 2] and data.mask_files(tmp_path, repeat=0) == {}
+        write_masks_numpy({"fc.weight": np.ones((2, 3), bool)}, folder / f"round_{r:03d}.npz")
+    (folder / ".round_003.npz.123.tmp").write_bytes(b"half-written")    # a write in progress: not listed
+    run_dir = RunDir(tmp_path)
+    files = run_dir.repeat(1).mask_files()
+    assert files == {r: folder / f"round_{r:03d}.npz" for r in (0, 1, 2)}
+    assert run_dir.repeat(0).mask_files() == {}
+    assert run_dir.mask_files() == [(1, r, folder / f"round_{r:03d}.npz") for r in (0, 1, 2)]
     assert data.load_masks_numpy(files[2])["fc.weight"].all()
 
 
@@ -148,21 +155,29 @@ def test_sigmoid_polynomial_geometric_values():
 def test_imp_plan_epochs_sparsity_and_lr_policies():
     config = Config.from_dict({"algorithm": {"rounds": 2, "rewind_epoch": 1, "rate": 0.5},
                                "training": {"epochs": 3, "lr": 0.1, "lr_schedule": "linear"}})
-    plan = schedules.run_plan(config, steps_per_epoch=1, samples=1)
+    plan = config.plan().epochs(config.training, 1, samples=1)
+    assert [p.index for p in plan] == list(range(7))
     assert [p.round for p in plan] == [0, 0, 0, 1, 1, 2, 2]                  # T = 3, then T − k = 2
     assert [p.sparsity for p in plan] == [0, 0, 0, 0.5, 0.5, 0.75, 0.75]
     # linear η(t) = 0.1 (1 − t/3): dense epochs 0, 1, 2; retraining replays epochs 1, 2
     assert [p.lr[0] for p in plan] == pytest.approx([0.1, 0.1 * 2 / 3, 0.1 / 3, 0.1 * 2 / 3, 0.1 / 3,
                                                      0.1 * 2 / 3, 0.1 / 3])
-    policies = schedules.lr_policies(config, samples=1)
-    (wr_x, wr), (ft_x, ft) = policies.values()
+    # the two classic policies: WR (rewind + replay, the config above) and FT (keep + the last η)
+    ft_config = config.replace(**{"algorithm.treatment": "keep", "algorithm.lr_policy": "ft"})
+    wr_x, wr = figures.lr_curve(plan)
+    ft_plan = ft_config.plan().epochs(ft_config.training, 1, samples=1)
+    ft_x, ft = figures.lr_curve(ft_plan)
+    assert wr_x == ft_x == list(range(7))
     assert wr == pytest.approx([p.lr[0] for p in plan])
+    assert [p.round for p in ft_plan] == [0, 0, 0, 1, 1, 2, 2]
     last = 0.1 * (1 - (3 - 1) / 3)                                           # η at the last step
-    assert ft[3:] == pytest.approx([last] * 4)
-    assert schedules.round_offsets(config) == {0: 0, 1: 3, 2: 5}
-    assert schedules.global_epochs(config, [0, 1, 2], [3, 1, 2]) == [3, 4, 7]
+    assert ft[:3] == pytest.approx(wr[:3]) and ft[3:] == pytest.approx([last] * 4)
+    assert config.plan().round_offsets() == {0: 0, 1: 3, 2: 5}
+    assert config.plan().global_epochs([0, 1, 2], [3, 1, 2]) == [3, 4, 7]
     fig = figures.sparsity_schedule(plan, current_epoch=4)
-    assert list(fig.data[0].x[:4]) == [0, 1, 1, 2] and fig.layout.shapes[0].x0 == 4
+    # one step per epoch, segments separated by a gap (None): [0, 1], [1, 2], ...
+    assert list(fig.data[0].x[:6]) == [0, 1, None, 1, 2, None] and fig.layout.shapes[0].x0 == 4
+    assert list(fig.data[0].y[9:11]) == pytest.approx([50, 50])              # epoch 3 (round 1): 50 %
 
 
 def test_epoch_curves_one_legend_entry_per_repeat():
@@ -175,18 +190,24 @@ def test_epoch_curves_one_legend_entry_per_repeat():
 
 
 def test_gradual_plan_uses_the_engine_schedule_and_its_round_numbers():
-    config = Config.from_dict({"algorithm": {"name": "gradual", "target_sparsity": 0.8, "gradual_end": 4},
+    config = Config.from_dict({"algorithm": {"name": "gradual",
+                                             "schedule": {"name": "polynomial", "target_sparsity": 0.8, "end": 4}},
                                "training": {"epochs": 5}})
-    planned = config.planned_sparsity()                          # after epochs 1..5
-    plan = schedules.run_plan(config, samples=1)
+    planned = config.algorithm.schedule.sparsities(5)            # after epochs 1..5
+    assert planned == pytest.approx([0.8 * (1 - 0.75 ** 3), 0.8 * (1 - 0.5 ** 3), 0.8 * (1 - 0.25 ** 3), 0.8, 0.8])
+    plan = config.plan().epochs(config.training, samples=1)
     assert [p.round for p in plan] == [1, 2, 3, 4, 5]            # round e = epoch e, no round 0
     assert [p.sparsity for p in plan] == pytest.approx([0.0] + planned[:-1])   # trained at p_{e-1}
-    asni = Config.from_dict({"algorithm": {"name": "asni", "target_sparsity": 0.8}, "training": {"epochs": 4}})
-    plan = schedules.run_plan(asni, samples=1)                  # ASNI-I, then ASNI-II and its control
-    assert len(plan) == asni.total_epochs() == 12
+    assert [p.lr[0] for p in plan] == pytest.approx([0.0012] * 5)            # the default constant η
+    asni = Config.from_dict({"algorithm": {"name": "asni", "schedule": {"name": "sigmoid", "target_sparsity": 0.8}},
+                             "training": {"epochs": 4}})
+    asni_plan = asni.plan()
+    plan = asni_plan.epochs(asni.training, samples=1)            # ASNI-I, then ASNI-II and its control
+    assert len(plan) == asni_plan.total_epochs() == 12
+    assert [p.round for p in plan] == [1, 2, 3, 4, 5, 5, 5, 5, 6, 6, 6, 6]
     assert [p.sparsity for p in plan[4:]] == pytest.approx([0.8] * 8)
-    assert schedules.round_offsets(asni) == {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 8}
-    assert schedules.global_epochs(asni, [2, 5, 6, 7], [1, 4, 1, 1]) == [2, 8, 9, None]
+    assert asni_plan.round_offsets() == {1: 0, 2: 1, 3: 2, 4: 3, 5: 4, 6: 8}
+    assert asni_plan.global_epochs([2, 5, 6, 7], [1, 4, 1, 1]) == [2, 8, 9, None]
 
 
 # ---- comparison helpers ----------------------------------------------------------------------
@@ -201,6 +222,28 @@ def test_compare_table_speed_up_and_medians():
     assert list(table["speed-up"]) == [1.0, 2.0]
     assert table["final acc %"].tolist() == pytest.approx([80.0, 85.0])
     assert table["sparsity %"].tolist() == pytest.approx([75.0, 50.0])
+
+
+@pytest.mark.parametrize("config, label", [
+    ({}, "IMP+WR ×5"),
+    ({"algorithm": {"treatment": "keep"}}, "IMP+LRR ×5"),
+    ({"training": {"epochs": 30}, "algorithm": {"rounds": 4, "rewind_epoch": 2, "partial_epochs": 10,
+                                                "treatment": "keep"}}, "AIMP+LRR ×4"),
+    ({"algorithm": {"treatment": "keep", "lr_policy": "ft"}}, "IMP+FT ×5"),
+    ({"algorithm": {"treatment": "keep", "lr_policy": "slr", "retrain_epochs": 3}}, "IMP+SLR ×5"),
+    ({"algorithm": {"name": "one_shot", "treatment": "keep", "lr_policy": "ft", "retrain_epochs": 3}}, "one-shot+FT"),
+    ({"algorithm": {"name": "bimp", "rounds": 3, "dense_epochs": 2}}, "BIMP ×3"),
+    ({"algorithm": {"name": "asni"}}, "ASNI"),
+    ({"algorithm": {"name": "gradual"}}, "gradual (polynomial)"),
+    ({"pruner": {"score": "random"}}, "IMP+WR ×5 · random/weight"),
+])
+def test_method_labels(config, label):
+    assert method_label(Config.from_dict(config).to_dict()) == label
+
+
+def test_method_label_of_a_first_release_config():
+    assert method_label({"algorithm": {"name": "imp", "rounds": 7, "rewind": "none"}}) == "IMP+FT ×7"
+    assert method_label({"algorithm": {"name": "imp", "rounds": 7, "rewind": "lr"}}) == "IMP+LRR ×7"
 
 
 def test_device_short_names_the_gpu():

@@ -6,20 +6,21 @@ import math
 import pytest
 import torch
 
-import pruning_core.algorithms.common as common
+import pruning_core.loop as loop
 from pruning_core import run
-from pruning_core.algorithms.gradual import (amenable_state, amenable_weights, centroids,
-                                             prune_to_sparsity, pruned_groups)
-from pruning_core.checkpoints import Checkpoint
-from pruning_core.config import Config
+from pruning_core.amenable import amenable_state, amenable_weights, centroids
+from pruning_core.config import Config, ConfigError
 from pruning_core.data import load_dataset
 from pruning_core.masks import load_masks, prunable_parameters
 from pruning_core.models import build_model
+from pruning_core.pruners.counting import prune_to_sparsity
+from pruning_core.pruners.pruner import make_pruner
 from pruning_core.schedules import sigmoid_schedule
 from pruning_core.train import evaluate
 
 N = 50_200                                # LeNet-300-100 on digits: 64·300 + 300·100 + 100·10 weights
-ASNI = {"algorithm": {"name": "asni", "target_sparsity": 0.8}, "training": {"epochs": 4, "batch_size": 200}}
+ASNI = {"algorithm": {"name": "asni", "schedule": {"name": "sigmoid", "target_sparsity": 0.8}},
+        "training": {"epochs": 4, "batch_size": 200}}
 
 
 # ---- schedules -------------------------------------------------------------------------------
@@ -30,9 +31,11 @@ def test_sigmoid_sparsities_per_epoch_are_exact():
     #            .7310585786, .8807970780, .9525741268, .9820137900, .9933071491
     expected = [0.0143889680, 0.0379406985, 0.0953623376, 0.2151531371, 0.4,
                 0.5848468629, 0.7046376624, 0.7620593015, 0.7856110320, 0.7946457193]
-    config = Config.from_dict({"algorithm": {"name": "asni", "sigmoid_alpha": 0.8, "sigmoid_beta": 0.5,
-                                             "sigmoid_gamma": 1.0}, "training": {"epochs": 10}})
-    assert config.planned_sparsity() == pytest.approx(expected, abs=1e-10)
+    config = Config.from_dict({"algorithm": {"name": "asni", "schedule": {
+        "name": "sigmoid", "target_sparsity": None, "alpha": 0.8, "beta": 0.5, "gamma": 1.0}},
+        "training": {"epochs": 10}})
+    assert config.algorithm.schedule.sparsities(10) == pytest.approx(expected, abs=1e-10)
+    assert config.plan().sparsity() == pytest.approx(expected, abs=1e-10)       # ASNI-I's rounds 1..10
     assert sigmoid_schedule(0.8, 0.5, 1.0, 10) == pytest.approx(expected, abs=1e-10)
     # symmetric about the inflection point e = βE: p_{5-k} + p_{5+k} = α
     assert [expected[4 - k] + expected[4 + k] for k in range(1, 5)] == pytest.approx([0.8] * 4, abs=1e-10)
@@ -40,23 +43,27 @@ def test_sigmoid_sparsities_per_epoch_are_exact():
 
 @pytest.mark.parametrize("epochs, gamma, beta", [(4, None, 0.5), (10, 1.0, 0.5), (90, None, 0.5), (20, 3.0, 0.3)])
 def test_alpha_solved_from_the_target_hits_it_at_the_last_epoch(epochs, gamma, beta):
-    config = Config.from_dict({"algorithm": {"name": "asni", "target_sparsity": 0.8, "sigmoid_gamma": gamma,
-                                             "sigmoid_beta": beta}, "training": {"epochs": epochs}})
+    config = Config.from_dict({"algorithm": {"name": "asni", "schedule": {
+        "name": "sigmoid", "target_sparsity": 0.8, "gamma": gamma, "beta": beta}}, "training": {"epochs": epochs}})
+    schedule = config.algorithm.schedule
     g = gamma if gamma is not None else epochs / 10             # default γ = E/10
-    assert config.sigmoid_alpha() == pytest.approx(0.8 * (1 + math.exp(-(1 - beta) * epochs / g)), rel=1e-12)
-    assert config.planned_sparsity()[-1] == pytest.approx(0.8, abs=1e-12)
+    assert schedule.alpha_for(epochs) == pytest.approx(0.8 * (1 + math.exp(-(1 - beta) * epochs / g)), rel=1e-12)
+    assert schedule.sparsities(epochs)[-1] == pytest.approx(0.8, abs=1e-12)
     # the paper's default (β = 0.5, γ = E/10): α = s · (1 + e^-5) for every E
     if gamma is None and beta == 0.5:
-        assert config.sigmoid_alpha() == pytest.approx(0.8 * 1.006737947, rel=1e-9)
+        assert schedule.alpha_for(epochs) == pytest.approx(0.8 * 1.006737947, rel=1e-9)
 
 
 def test_polynomial_sparsities_per_epoch_are_exact():
     # s_e = 0.8 (1 - (1 - e/6)^3), t0 = 0, t_end = ⌈3·8/4⌉ = 6, then 0.8:
     # 0.8·91/216, 0.8·152/216, 0.8·189/216, 0.8·208/216, 0.8·215/216, 0.8, 0.8, 0.8
-    config = Config.from_dict({"algorithm": {"name": "gradual", "target_sparsity": 0.8}, "training": {"epochs": 8}})
+    config = Config.from_dict({"algorithm": {"name": "gradual", "schedule": {"name": "polynomial",
+                                                                             "target_sparsity": 0.8}},
+                               "training": {"epochs": 8}})
     expected = [0.8 * k / 216 for k in (91, 152, 189, 208, 215, 216)] + [0.8, 0.8]
-    assert config.gradual_end() == 6
-    assert config.planned_sparsity() == pytest.approx(expected, abs=1e-12)
+    assert config.algorithm.schedule.end_for(8) == 6
+    assert config.algorithm.schedule.sparsities(8) == pytest.approx(expected, abs=1e-12)
+    assert config.plan().sparsity() == pytest.approx(expected, abs=1e-12)
 
 
 # ---- exact-count pruning ---------------------------------------------------------------------
@@ -129,32 +136,60 @@ def test_amenable_state_two_values_per_layer_biases_zero_batch_norm_one(name):
         else:
             assert torch.equal(state[k], init[k]), k
     # only conv/linear weights are ever ranked: biases and batch norm are in no group
-    groups = pruned_groups(Config.from_dict({"model": {"name": name}}), model)
-    assert set(groups[0]) == set(params) and all(k.endswith("weight") for k in groups[0])
+    pruner = make_pruner(Config.from_dict({"model": {"name": name}, "algorithm": {"name": "asni"}}), model)
+    groups = [names for names, _ in pruner.groups(1.0)]
+    assert len(groups) == 1 and set(groups[0]) == set(params) and all(k.endswith("weight") for k in groups[0])
+    assert set(pruner.target_layers()) == set(params)
+
+
+@pytest.mark.parametrize("name", ["gradual", "asni"])
+@pytest.mark.parametrize("pruner, field", [({"output_rate": 0.5}, "pruner.output_rate"),
+                                           ({"grouping": "local", "conv_rate": 0.1}, "pruner.conv_rate"),
+                                           ({"grouping": "local", "dense_rate": 0.2}, "pruner.dense_rate")])
+def test_a_per_round_rate_has_no_meaning_on_a_sparsity_schedule(name, pruner, field):
+    # per-round rates only null (the schedule's sparsity) or 0 (leave those layers dense)
+    model_name = {"model": {"name": "conv2"}} if field == "pruner.conv_rate" else {}   # a model with convs
+    with pytest.raises(ConfigError) as err:
+        Config.from_dict({"algorithm": {"name": name}, "pruner": pruner, **model_name})
+    assert [e.field for e in err.value.errors] == [field]
+    zero = {k: (0.0 if k.endswith("rate") else v) for k, v in pruner.items()}
+    config = Config.from_dict({"algorithm": {"name": name}, "pruner": zero, **model_name})
+    assert getattr(config.pruner, field.split(".")[1]) == 0.0
+    if field == "pruner.output_rate":                     # 0 leaves the output layer dense: no target
+        model = build_model("lenet300_100", in_channels=1, num_classes=10, input_size=(8, 8))
+        assert make_pruner(config, model).target_layers() == ["classifier.0.weight", "classifier.2.weight"]
 
 
 # ---- a real ASNI run on digits ---------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def asni_run(tmp_path_factory):
-    """One ASNI run (E = 4, s = 0.8, ASNI-II and T1-S), recording every train_epochs call's start."""
-    calls, events = [], []
-    real = common.train_epochs
+    """One ASNI run (E = 4, s = 0.8, ASNI-II and T1-S), recording every train_epochs call's start,
+    and θ̂*, the weights ASNI-I ends with (the network as recorded by round 4)."""
+    calls, events, models, final = [], [], [], {}
+    real = loop.train_epochs
 
-    def spy(model, data, cfg, *, schedule_epochs, optimizer=None, **kw):
+    def spy(model, data, cfg, schedule_epochs, lr_at, generator, *, optimizer=None, **kw):
+        models.append(model)
         calls.append({"state": {k: v.detach().clone() for k, v in model.state_dict().items()},
                       "epochs": list(schedule_epochs), "optimizer": optimizer})
-        return real(model, data, cfg, schedule_epochs=schedule_epochs, optimizer=optimizer, **kw)
+        return real(model, data, cfg, schedule_epochs, lr_at, generator, optimizer=optimizer, **kw)
+
+    def on_event(event):
+        events.append(event)
+        if event["type"] == "round" and event["round"] == 4:   # ASNI-I's last epoch, pruned and recorded
+            final.update({k: v.detach().clone() for k, v in models[-1].state_dict().items()})
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(common, "train_epochs", spy)
-        result = run(ASNI, events.append, cache_dir=tmp_path_factory.mktemp("asni"))
-    return result, calls, events
+        mp.setattr(loop, "train_epochs", spy)
+        result = run(ASNI, on_event, cache_dir=tmp_path_factory.mktemp("asni"))
+    assert final and all(m is models[0] for m in models)
+    return result, calls, events, final
 
 
 def test_asni_i_prunes_exactly_to_each_epochs_sparsity_without_regrowth(asni_run):
-    result, calls, events = asni_run
-    p = Config.from_dict(ASNI).planned_sparsity()                # α = 0.8(1 + e^-5), γ = 0.4
+    result, calls, events, final = asni_run
+    p = Config.from_dict(ASNI).algorithm.schedule.sparsities(4)  # α = 0.8(1 + e^-5), γ = 0.4
     assert p == pytest.approx([0.0610954467, 0.4026951788, 0.7442949109, 0.8], abs=1e-9)
     remaining = [N - math.floor(x * N + 0.5) for x in p]
     assert remaining == [47_133, 29_985, 12_836, 10_040] == [round(N * (1 - x)) for x in p]
@@ -163,7 +198,7 @@ def test_asni_i_prunes_exactly_to_each_epochs_sparsity_without_regrowth(asni_run
     assert rounds["remaining_weights"].tolist() == remaining + [10_040, 10_040]
     assert rounds["retrain_epochs"].tolist() == [1, 1, 1, 1, 4, 4]
     assert rounds["cumulative_epochs"].tolist() == [1, 2, 3, 4, 8, 8]
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    ckpt = result.run_dir.repeat(0)
     previous = None
     for r in range(1, 7):
         masks = load_masks(ckpt.mask_file(r))
@@ -178,15 +213,14 @@ def test_asni_i_prunes_exactly_to_each_epochs_sparsity_without_regrowth(asni_run
     assert calls[0]["optimizer"] is not None and all(c["optimizer"] is calls[0]["optimizer"] for c in calls[:4])
     assert calls[4]["optimizer"] is None and calls[5]["optimizer"] is None              # trained from scratch
     # biases are never pruned (and never zeroed) by ASNI-I
-    final = ckpt.load_weights("asni_final")
     assert all(bool(final[f"classifier.{i}.bias"].ne(0).all()) for i in (0, 2, 4))
 
 
 def test_reported_asni_i_accuracy_is_the_final_pruned_network(asni_run):
-    result, _, events = asni_run
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    result, _, events, final = asni_run
+    ckpt = result.run_dir.repeat(0)
     model = build_model("lenet300_100", in_channels=1, num_classes=10, input_size=(8, 8))
-    model.load_state_dict(ckpt.load_weights("asni_final"))
+    model.load_state_dict(final)
     masks = load_masks(ckpt.mask_file(4))
     assert all(not model.state_dict()[k][~m].any() for k, m in masks.items())
     _, accuracy = evaluate(model, load_dataset("digits"), result.config.training.eval_batch_size)
@@ -196,9 +230,9 @@ def test_reported_asni_i_accuracy_is_the_final_pruned_network(asni_run):
 
 
 def test_asni_ii_starts_from_two_centroids_and_t1_s_from_the_original_init(asni_run):
-    result, calls, events = asni_run
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
-    theta_star, init = ckpt.load_weights("asni_final"), ckpt.load_weights("init")
+    result, calls, events, final = asni_run
+    ckpt = result.run_dir.repeat(0)
+    theta_star, init = final, ckpt.load_weights("init")
     masks = load_masks(ckpt.mask_file(4))
     summary = [e for e in events if e["type"] == "asni_summary"][0]
     amenable, control = calls[4]["state"], calls[5]["state"]
@@ -221,7 +255,7 @@ def test_asni_ii_starts_from_two_centroids_and_t1_s_from_the_original_init(asni_
     assert (summary["t1_a_i"], summary["t1_a_ii"], summary["t1_s"]) == (accuracy[4], accuracy[5], accuracy[6])
     assert summary["t1_d"] is None and summary["final_sparsity"] == pytest.approx(0.8, abs=1e-12)
     assert summary["alpha"] == pytest.approx(0.8 * (1 + math.exp(-5)))
-    assert result.summary["totals"]["epochs_trained"] == result.config.total_epochs() == 12
+    assert result.summary["totals"]["epochs_trained"] == result.config.plan().total_epochs() == 12
 
 
 # ---- gradual (Zhu & Gupta) and resume ----------------------------------------------------------
@@ -231,7 +265,8 @@ def test_gradual_counts_and_resume_after_cancel_equals_the_uninterrupted_run(tmp
 
     from pruning_core.jobs.store import JobStore
 
-    cfg = {"algorithm": {"name": "gradual", "target_sparsity": 0.5}, "training": {"epochs": 3, "batch_size": 200}}
+    cfg = {"algorithm": {"name": "gradual", "schedule": {"name": "polynomial", "target_sparsity": 0.5}},
+           "training": {"epochs": 3, "batch_size": 200}}
     full = run(cfg, cache_dir=tmp_path / "a")
     # t0 = 0, t_end = ⌈3·3/4⌉ = 3: s = 0.5(1 - (2/3)^3), 0.5(1 - (1/3)^3), 0.5 = 0.5·19/27, 0.5·26/27, 0.5
     # → ⌊sN + ½⌋ = 17,663, 24,170, 25,100 pruned

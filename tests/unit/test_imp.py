@@ -1,12 +1,14 @@
 """IMP / AIMP on the always-available digits data, with exact checks of what each variant does."""
 
+import dataclasses
+
 import pytest
 import torch
 
-import pruning_core.algorithms.common as common
+import pruning_core.loop as loop
 from pruning_core import run
-from pruning_core.checkpoints import Checkpoint
 from pruning_core.masks import load_masks
+from pruning_core.train import TrainCallbacks
 
 
 def tiny(**over):
@@ -22,29 +24,33 @@ def tiny(**over):
 def calls(monkeypatch):
     """Record, for every train_epochs call, the model state it starts from, its schedule epochs and LRs."""
     recorded = []
-    real = common.train_epochs
+    real = loop.train_epochs
 
-    def spy(model, data, cfg, *, schedule_epochs, lr_at, enforcer=None, on_step=None, **kw):
+    def spy(model, data, cfg, schedule_epochs, lr_at, generator, *, enforcer=None, callbacks=None, **kw):
         schedule_epochs = list(schedule_epochs)
         state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         lrs = [lr_at(e + i / 15) for e in schedule_epochs for i in range(15)]   # digits at batch 100: 15 steps
         zero_checks = []
+        callbacks = callbacks if callbacks is not None else TrainCallbacks()
+        inner = callbacks.after_step
 
-        def check_zeros():
+        def after_step(lr):
             if enforcer is not None:
                 zero_checks.append(all(bool((p[f == 0] == 0).all())
                                        for p, f in zip(enforcer.params, enforcer.factors)))
+            if inner is not None:
+                inner(lr)
         recorded.append({"state": state, "epochs": list(schedule_epochs), "lrs": lrs, "zeros": zero_checks})
-        return real(model, data, cfg, schedule_epochs=schedule_epochs, lr_at=lr_at, enforcer=enforcer,
-                    on_step=check_zeros, **kw)
+        return real(model, data, cfg, schedule_epochs, lr_at, generator, enforcer=enforcer,
+                    callbacks=dataclasses.replace(callbacks, after_step=after_step), **kw)
 
-    monkeypatch.setattr(common, "train_epochs", spy)
+    monkeypatch.setattr(loop, "train_epochs", spy)
     return recorded
 
 
 def test_weight_rewinding_restores_exactly_the_epoch_k_weights_on_survivors(tmp_path, calls):
     result = run(tiny(), cache_dir=tmp_path)
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    ckpt = result.run_dir.repeat(0)
     rewind = ckpt.load_weights("rewind")
     mask1 = load_masks(ckpt.mask_file(1))
     start1 = calls[1]["state"]
@@ -60,9 +66,9 @@ def test_weight_rewinding_restores_exactly_the_epoch_k_weights_on_survivors(tmp_
 
 def test_lr_rewinding_keeps_trained_weights_and_replays_the_schedule(tmp_path, calls):
     cfg = tiny(training__lr_schedule="step", training__milestones=[2], training__lr=0.01,
-               algorithm__rewind="lr")
+               algorithm__treatment="keep", algorithm__lr_policy="replay")
     result = run(cfg, cache_dir=tmp_path)
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    ckpt = result.run_dir.repeat(0)
     round0 = ckpt.load_weights("round_000")
     mask1 = load_masks(ckpt.mask_file(1))
     for name, value in round0.items():
@@ -75,15 +81,48 @@ def test_lr_rewinding_keeps_trained_weights_and_replays_the_schedule(tmp_path, c
 
 
 def test_fine_tuning_trains_at_the_constant_last_lr(tmp_path, calls):
-    cfg = tiny(training__lr_schedule="linear", training__lr=0.01, algorithm__rewind="none")
+    cfg = tiny(training__lr_schedule="linear", training__lr=0.01, algorithm__treatment="keep",
+               algorithm__lr_policy="ft")
     run(cfg, cache_dir=tmp_path)
     last = 0.01 * (1 - (3 - 1 / 15) / 3)        # linear schedule at its last iteration t = T - 1/n
     assert calls[1]["lrs"] == pytest.approx([last] * 30)
 
 
+def test_keep_with_ft_policy_retrains_every_round_t_minus_k_epochs_at_the_last_lr(tmp_path, calls):
+    # treatment "keep" + lr_policy "ft" is the old rewind = "none": every round keeps the trained
+    # weights and retrains T − k = 3 − 1 = 2 epochs (T_rt, counted from position 0) at η_T
+    events = []
+    cfg = tiny(training__lr_schedule="linear", training__lr=0.01, algorithm__treatment="keep",
+               algorithm__lr_policy={"name": "ft"})
+    result = run(cfg, events.append, cache_dir=tmp_path)
+    last = 0.01 * (1 - (3 - 1 / 15) / 3)        # η(T − 1/n) = 0.01 · (1/45)
+    assert last == pytest.approx(0.01 / 45)
+    assert len(calls) == 3
+    assert calls[0]["epochs"] == [0, 1, 2]
+    assert calls[0]["lrs"][0] == pytest.approx(0.01)             # round 0: the linear schedule itself
+    for call in calls[1:]:
+        assert call["epochs"] == [0, 1]
+        assert call["lrs"] == pytest.approx([last] * 30)
+    assert result.rounds["retrain_epochs"].tolist() == [3, 2, 2]
+    assert result.rounds["cumulative_epochs"].tolist() == [0, 2, 4]
+    assert result.epochs[result.epochs["round"] > 0]["lr"].tolist() == pytest.approx([last] * 4)
+    # round 1 starts from the trained dense weights (masked), not from θ_k
+    ckpt = result.run_dir.repeat(0)
+    round0, mask1 = ckpt.load_weights("round_000"), load_masks(ckpt.mask_file(1))
+    for name, value in round0.items():
+        expected = value * mask1[name] if name in mask1 else value
+        assert torch.equal(calls[1]["state"][name], expected), name
+    rounds = [e for e in events if e["type"] == "round"]
+    assert [e["round"] for e in rounds] == [0, 1, 2]
+    assert "lr_policy" not in rounds[0]
+    assert [e["lr_policy"] for e in rounds[1:]] == ["ft", "ft"]
+    assert all(e["allr_d"] is None for e in rounds[1:])
+
+
 def test_pruned_weights_stay_exactly_zero_after_every_step_with_momentum_and_decay(tmp_path, calls):
     cfg = tiny(training__optimizer="sgd", training__lr=0.05, training__momentum=0.9, training__nesterov=True,
-               training__weight_decay=0.01, training__grad_clip=1.0, algorithm__rewind="lr")
+               training__weight_decay=0.01, training__grad_clip=1.0, algorithm__treatment="keep",
+               algorithm__lr_policy="replay")
     run(cfg, cache_dir=tmp_path)
     for call in calls[1:]:
         assert len(call["zeros"]) == 2 * 15 and all(call["zeros"])
@@ -109,7 +148,7 @@ def test_aimp_retrains_tau_minus_k_in_intermediate_rounds(tmp_path, calls):
 
 
 def test_local_scope_and_excluded_output_layer(tmp_path):
-    cfg = tiny(pruner__scope="local", pruner__output_rate=0.0, algorithm__rounds=1)
+    cfg = tiny(pruner__grouping="local", pruner__output_rate=0.0, algorithm__rounds=1)
     result = run(cfg, cache_dir=tmp_path)
     layers = result.rounds["layer_sparsity"].iloc[1]
     # local: each hidden layer loses exactly ⌊0.2·n + ½⌋ weights; the output layer none
@@ -158,8 +197,8 @@ def test_a_failing_run_records_its_error(tmp_path):
 
 
 def test_sigma_sign_reinit_restarts_each_round_from_sigma_times_sign_of_init(tmp_path, calls):
-    result = run(tiny(algorithm__reinit="sigma_sign", algorithm__rounds=1), cache_dir=tmp_path)
-    ckpt = Checkpoint(result.run_dir / "repeat_0")
+    result = run(tiny(algorithm__treatment="sigma_sign", algorithm__rounds=1), cache_dir=tmp_path)
+    ckpt = result.run_dir.repeat(0)
     init, rewind = ckpt.load_weights("init"), ckpt.load_weights("rewind")
     mask1 = load_masks(ckpt.mask_file(1))
     start = calls[1]["state"]

@@ -8,8 +8,10 @@ import torch
 from torch import nn
 
 from pruning_core.config import TrainingConfig
+from pruning_core.maskfile import write_masks_numpy
 from pruning_core.masks import (MaskEnforcer, count_alive, layer_sparsity, load_masks, load_masks_numpy,
-                                output_layer_name, prunable_parameters, save_masks, sparsity)
+                                output_layer_name, prunable_parameters)
+from pruning_core.rundir import RepeatDir
 from pruning_core.schedules import LRSchedule, geometric_sparsity
 
 
@@ -22,7 +24,6 @@ def test_prunable_parameters_are_conv_and_linear_weights_only():
 def test_counts_and_sparsity():
     masks = {"a": torch.tensor([True, False, False, True]), "b": torch.tensor([[True], [True]])}
     assert count_alive(masks) == (4, 6)
-    assert sparsity(masks) == pytest.approx(1 / 3)
     assert layer_sparsity(masks) == {"a": 0.5, "b": 0.0}
 
 
@@ -30,8 +31,12 @@ def test_masks_round_trip_bit_packed(tmp_path):
     gen = torch.Generator().manual_seed(0)
     masks = {"conv.weight": torch.rand(3, 2, 3, 3, generator=gen) > 0.5, "fc.weight": torch.rand(7, 5, generator=gen) > 0.3}
     path = tmp_path / "m.npz"
-    save_masks(masks, path)
+    write_masks_numpy({k: m.numpy() for k, m in masks.items()}, path)
     back = load_masks(path)
+    assert list(back) == list(masks) and all(torch.equal(back[k], masks[k]) for k in masks)
+    saved = RepeatDir(tmp_path / "repeat_0").save_masks(3, masks)      # torch masks, through the run folder
+    assert saved == tmp_path / "repeat_0" / "masks" / "round_003.npz"
+    back = load_masks(saved)
     assert list(back) == list(masks) and all(torch.equal(back[k], masks[k]) for k in masks)
     as_numpy = load_masks_numpy(path)
     assert as_numpy["fc.weight"].dtype == np.bool_ and as_numpy["fc.weight"].shape == (7, 5)

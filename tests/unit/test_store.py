@@ -26,7 +26,7 @@ def test_jobs_are_created_listed_and_claimed_oldest_first(store):
     assert claimed["id"] == a["id"] and claimed["status"] == "running" and claimed["worker_pid"] == 123
     assert store.claim_next(worker_pid=123)["id"] == b["id"]
     assert store.claim_next(worker_pid=123) is None
-    assert store.run_dir(a["id"]).is_dir()
+    assert store.run_dir(a["id"]).root.is_dir()
 
 
 def test_same_second_same_config_gets_distinct_ids(store):
