@@ -151,22 +151,13 @@ def cmd_export(args) -> int:
 
 def cmd_describe(args) -> int:
     """Facts the app shows before launching, as JSON (the app calls this instead of importing torch)."""
+    from .config.values import flat_values
     from .describe import describe
 
     config = load_config(args.config, args.set) if args.json is None else \
-        load_config(None, [f"{k}={json.dumps(v)}" for k, v in _flatten(json.loads(args.json)).items()])
+        load_config(None, [f"{k}={json.dumps(v)}" for k, v in flat_values(json.loads(args.json)).items()])
     print(json.dumps(describe(config)))
     return 0
-
-
-def _flatten(data: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
 
 
 def cmd_compact(args) -> int:

@@ -41,7 +41,7 @@ from .schedules import SparsitySchedule
 from .treatments import treatment as register_treatment
 
 __all__ = ["Algorithm", "FieldError", "LREnv", "LRPlan", "LRPolicy", "Not", "Plan", "PluginError", "PruneStep",
-           "RoundPlan", "Score", "SparsitySchedule", "choice", "load_plugin", "load_plugins", "option",
+           "RoundPlan", "Score", "SparsitySchedule", "choice", "load_plugin", "load_plugins", "lr_policy", "option",
            "register_algorithm", "register_lr_policy", "register_model", "register_schedule", "register_score",
            "register_treatment"]
 
@@ -62,6 +62,12 @@ register_score = _registrar(SCORES)
 register_schedule = _registrar(SCHEDULES)
 register_lr_policy = _registrar(LR_POLICIES)
 register_algorithm = _registrar(ALGORITHMS)
+
+
+def lr_policy(name: str, **options: Any) -> LRPolicy:
+    """A registered retraining LR policy with these options, e.g. ``lr_policy("replay")`` for the
+    LR of a round that trains on the original schedule (an algorithm's ``plan`` uses it)."""
+    return LR_POLICIES.get(name)(**options)
 
 
 def register_model(name: str, builder: Any = None, *, help: str | None = None) -> Any:

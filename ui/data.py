@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from pruning_core.maskfile import load_masks_numpy  # noqa: F401  (torch-free; re-exported for the pages)
-from pruning_core.rundir import RunDir
+from pruning_core.rundir import RunDir, atomic_write
 from pruning_core.summary import method_label, split_variants
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -83,10 +82,8 @@ def remember_describe(cache_dir: pathlib.Path, model: str, dataset: str, facts: 
     keep = {k: facts.get(k) for k in ("dataset", "n_params", "n_prunable", "output_layer", "layers",
                                       "dense_flops", "error")}
     known[f"{model}|{dataset}"] = keep
-    store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(f"describe.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(known))
-    tmp.replace(store)
+    text = json.dumps(known)
+    atomic_write(store, lambda f: f.write(text), mode="w")
     return keep
 
 

@@ -26,6 +26,7 @@ from pruning_core.config import Config
 from pruning_core.jobs.store import JobStore, default_cache_dir, pid_alive
 from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import loaded_plugin_files
+from pruning_core.rundir import atomic_write
 
 WORKER_IDLE_EXIT_SECONDS = 60.0
 STARTING_GRACE_SECONDS = 60.0
@@ -80,9 +81,8 @@ def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
             cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     _started.append(process)
-    tmp = _starting_path(root).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": process.pid, "time": time.time()}))
-    tmp.replace(_starting_path(root))
+    record = json.dumps({"pid": process.pid, "time": time.time()})
+    atomic_write(_starting_path(root), lambda f: f.write(record), mode="w")
     return process.pid
 
 

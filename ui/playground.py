@@ -17,7 +17,7 @@ import streamlit as st
 
 from pruning_core import schedules as engine_schedules
 from pruning_core.config import Config, ConfigError
-from pruning_core.config.fields import flat_values
+from pruning_core.config.values import flat_values
 from pruning_core.registry import LR_POLICIES, SCHEDULES
 
 from . import figures, state

@@ -146,14 +146,19 @@ def send_to_experiment(values: dict) -> None:
     st.session_state[PENDING_KEY] = {**st.session_state.get(PENDING_KEY, {}), **values}
 
 
-def apply_pending() -> list[str]:
-    """Merge values sent by other pages into the draft and reset their widgets; return the keys."""
-    pending = st.session_state.pop(PENDING_KEY, None) or {}
+def set_draft(values: dict) -> None:
+    """Put dotted values into the draft and reset their widgets, which then start from them."""
     d = draft()
-    for key, value in pending.items():
+    for key, value in values.items():
         d[key] = value
         st.session_state.pop(WIDGET_PREFIX + key, None)
         st.session_state.pop(WIDGET_PREFIX + key + ":set", None)
+
+
+def apply_pending() -> list[str]:
+    """Merge values sent by other pages into the draft and reset their widgets; return the keys."""
+    pending = st.session_state.pop(PENDING_KEY, None) or {}
+    set_draft(pending)
     return list(pending)
 
 

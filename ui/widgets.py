@@ -23,7 +23,7 @@ import streamlit as st
 from pruning_core.config import Config, ConfigError, FieldError, FieldSpec, applies, field_specs, section_titles
 from pruning_core.registry import REGISTRIES
 
-from .state import WIDGET_PREFIX, draft
+from .state import WIDGET_PREFIX, draft, set_draft
 
 NULL_BOOL = {"default": None, "on": True, "off": False}
 
@@ -165,10 +165,6 @@ def current_value(spec: FieldSpec, prefix: str = WIDGET_PREFIX, stored: Any = No
     return spec.default if stored is None and not spec.optional else stored
 
 
-def _plugin_class(spec: FieldSpec, name: str):
-    return REGISTRIES[spec.plugin].get(name)
-
-
 def resolve_specs(stored: dict[str, Any], prefix: str = WIDGET_PREFIX, cls: type | None = None,
                   path_prefix: str = "") -> tuple[list[FieldSpec], dict[str, Any]]:
     """The field specs for the plug-ins currently chosen, and every field's current value."""
@@ -183,19 +179,15 @@ def resolve_specs(stored: dict[str, Any], prefix: str = WIDGET_PREFIX, cls: type
     return specs, values
 
 
-def _apply_suggestions(spec: FieldSpec, chosen: Any, prefix: str) -> bool:
-    """When a plug-in choice changed, reset the fields its new plug-in suggests; True if any."""
-    key = prefix + spec.path + ":chosen"
+def _apply_suggestions(spec: FieldSpec, chosen: Any) -> bool:
+    """When a plug-in choice changed, set the fields its new plug-in suggests; True if any."""
+    key = WIDGET_PREFIX + spec.path + ":chosen"
     previous = st.session_state.get(key)
     st.session_state[key] = chosen
     if previous is None or previous == chosen:
         return False
-    suggests = getattr(_plugin_class(spec, chosen), "suggests", {})
-    d = draft()
-    for dotted, value in suggests.items():
-        d[dotted] = value
-        st.session_state.pop(prefix + dotted, None)
-        st.session_state.pop(prefix + dotted + ":set", None)
+    suggests = getattr(REGISTRIES[spec.plugin].get(chosen), "suggests", {})
+    set_draft(suggests)
     return bool(suggests)
 
 
@@ -235,7 +227,7 @@ def config_form(columns: int = 2) -> FormResult:
                             parse_errors.append(FieldError(s.path, value.raw, value.allowed))
                             continue
                         values[s.path] = d[s.path] = value
-                        if s.plugin is not None and _apply_suggestions(s, value, WIDGET_PREFIX):
+                        if s.plugin is not None and _apply_suggestions(s, value):
                             st.rerun()
     config, errors = None, list(parse_errors)
     try:

@@ -2,8 +2,10 @@
 
 * :mod:`.schema` — the sections and :class:`Config` (the algorithm and the pruner's parts are
   registered plug-ins, each with its own options)
-* :mod:`.fields` — field metadata, validation, plug-in choices, and the field specs the app's
-  form and the docs are generated from
+* :mod:`.fields` — field metadata, plug-in choices, and the field specs the app's form and the
+  docs are generated from
+* :mod:`.values` — building and validating values, refusing values that would not act, a
+  chosen method's suggested defaults
 * :mod:`.checks` — constraints between fields
 * :mod:`.io` — partial JSON/TOML files and ``dotted.key=value`` overrides
 * :mod:`.migrate` — configs of the first release's layout

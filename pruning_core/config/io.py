@@ -7,7 +7,8 @@ import pathlib
 import tomllib
 from typing import Any
 
-from .fields import ConfigError, FieldError, set_dotted
+from .fields import ConfigError, FieldError
+from .values import set_dotted
 from .schema import Config
 
 

@@ -10,7 +10,7 @@ lottery-ticket paper's 20 % per round.
 
 Errors never come from deep inside torch: :meth:`Config.from_dict` collects every problem as a
 :class:`FieldError` naming the dotted field, the value and what is allowed. A value that would
-not act under the chosen methods is refused too (:func:`~.fields.inactive_errors`).
+not act under the chosen methods is refused too (:func:`~.values.inactive_errors`).
 
 This module imports no torch: the app builds its form from it.
 """
@@ -26,8 +26,9 @@ from typing import Any, ClassVar
 
 from .. import registry
 from . import fields
-from .fields import (ConfigError, FieldError, FieldSpec, apply_suggestions, build_section, choice, delete_dotted,
-                     flat_values, inactive_errors, option, set_dotted, to_dict)
+from .fields import ConfigError, FieldError, FieldSpec, choice, option
+from .values import (apply_suggestions, build_section, delete_dotted, flat_values, inactive_errors, set_dotted,
+                     to_dict)
 
 FRACTION = {"pruner.selection.name": ("fraction",)}
 

@@ -24,7 +24,7 @@ import pytest
 
 from pruning_core import run
 from pruning_core.config import Config, ConfigError, applies, field_specs
-from pruning_core.config.fields import flat_values, set_dotted
+from pruning_core.config.values import flat_values, set_dotted
 from pruning_core.registry import ALGORITHMS
 
 pytestmark = pytest.mark.slow

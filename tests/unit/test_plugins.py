@@ -113,6 +113,63 @@ def test_plugins_load_from_the_environment(tmp_path, monkeypatch):
         assert "steps" in SCHEDULES
 
 
+LR_POLICY = '''
+from pruning_core.api import LRPolicy, option, register_lr_policy
+
+
+@register_lr_policy("halved")
+class Halved(LRPolicy):
+    """The original schedule's LR at the same position, times a factor (0.5 by default)."""
+    factor: float = option(0.5, "Multiplies the original LR.", low=0.0, low_open=True)
+
+    def lr(self, t, env):
+        return self.factor * env.eta(t)
+'''
+
+ALGORITHM = '''
+from pruning_core.api import Algorithm, LRPlan, Plan, PruneStep, RoundPlan, lr_policy, option, register_algorithm
+
+
+@register_algorithm("prune_twice")
+class PruneTwice(Algorithm):
+    """Train, then twice: prune a fraction of what is alive and retrain the kept weights."""
+    rate: float = option(0.5, "Fraction pruned at each of the two steps.", low=0.0, high=1.0,
+                         low_open=True, high_open=True)
+
+    def plan(self, config):
+        T, replay = config.training.epochs, lr_policy("replay")
+        rounds = [RoundPlan(0, T, LRPlan(replay, T))]
+        for r in (1, 2):
+            sparsity = 1 - (1 - self.rate) ** r
+            rounds.append(RoundPlan(r, 1, LRPlan(replay, 1, T - 1), sparsity, sparsity,
+                                    prune=PruneStep.fraction(self.rate), treatment="keep", cumulative=r))
+        return Plan(tuple(rounds), rate=self.rate, headline=f"prune_twice at p = {self.rate}")
+'''
+
+
+def test_an_lr_policy_and_an_algorithm_are_one_file_each(tmp_path):
+    policy, algorithm = write(tmp_path / "halved.py", LR_POLICY), write(tmp_path / "twice.py", ALGORITHM)
+    with temporary_plugin(policy), temporary_plugin(algorithm):
+        # the LR policy: a choice of imp with its option, and in the plan
+        config = Config.from_dict({"algorithm": {"treatment": "keep", "lr_policy": {"name": "halved", "factor": 0.25},
+                                                 "retrain_epochs": 1, "rounds": 1}, "training": {"lr": 0.01}})
+        from pruning_core.schedules import LRSchedule
+        step = config.plan().round(1)
+        assert step.lr.function(LRSchedule(config.training), 10)(0.3) == pytest.approx(0.0025)
+        assert "halved" in next(s for s in field_specs() if s.path == "algorithm.lr_policy.name").choices
+        # the algorithm: its own options, its plan, and a run on the shared loop
+        config = Config.from_dict({"algorithm": {"name": "prune_twice", "rate": 0.5},
+                                   "training": {"epochs": 2, "batch_size": 400}})
+        assert [r.epochs for r in config.plan().rounds] == [2, 1, 1]
+        from pruning_core import run
+        result = run(config, cache_dir=tmp_path / "cache")
+        assert result.rounds["remaining_weights"].tolist() == [50_200, 25_100, 12_550]
+        assert result.rounds["retrain_epochs"].tolist() == [2, 1, 1]
+        assert result.epochs["schedule_epoch"].tolist() == [0, 1, 1, 1]       # the last epoch, twice
+        with pytest.raises(ConfigError, match="algorithm.rounds"):           # imp's options are not its own
+            Config.from_dict({"algorithm": {"name": "prune_twice", "rounds": 3}})
+
+
 @pytest.mark.slow
 def test_a_worker_loads_the_plugins_a_queued_job_recorded(tmp_path):
     """A job queued with a plug-in runs in a fresh worker process that was given no --plugin."""
