@@ -11,7 +11,7 @@ has one), round r ≥ 1 the r-th pruning round; gradual algorithms make each epo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .schedules import LRSchedule
@@ -146,7 +146,6 @@ class Plan:
     rate: float | None = None
     epoch_rounds: bool = False
     headline: str = ""
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     def round(self, index: int) -> RoundPlan:
         return next(r for r in self.rounds if r.index == index)
@@ -163,10 +162,6 @@ class Plan:
     def sparsity(self) -> list[float | None]:
         """Planned global sparsity after each round of the trajectory."""
         return [r.sparsity for r in self.rounds if r.search]
-
-    def retrain_epochs(self) -> dict[int, int]:
-        """{round: epochs trained in it}."""
-        return {r.index: r.epochs for r in self.rounds}
 
     def round_offsets(self) -> dict[int, int]:
         """{round: global epoch at which it starts} (rounds laid end to end)."""

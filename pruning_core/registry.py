@@ -289,10 +289,3 @@ def temporary_plugin(path: str | os.PathLike) -> Iterator[list[tuple[str, str]]]
         yield added
     finally:
         unload_plugin(path)
-
-
-def describe_choices(registry: Registry) -> dict[str, str]:
-    """{name: help} of a registry, for the docs and the CLI."""
-    return {name: registry.entry(name).help for name in registry.names()}
-
-
