@@ -1,6 +1,6 @@
 """Config values: building a section from a partial dict (every problem a :class:`FieldError`),
 writing it back as a dict, refusing values that would not act, applying a chosen method's
-suggested values, and dotted-path helpers. The metadata it reads is :mod:`.fields`'."""
+suggested values, and dotted-path helpers. The metadata it reads comes from :mod:`.fields`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from .fields import (ConfigError, FieldError, allowed_names, applies, choices_of, describe_condition, field_specs,
                      is_choice, plugin_name, type_name)
+
 
 def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -> Any:
     """An instance of ``cls`` from a partial dict; each problem is appended to ``errors``."""
@@ -43,20 +44,28 @@ def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -
     return cls(**kwargs)
 
 
+def _chosen(f: dataclasses.Field, raw: Any) -> tuple[str | None, dict]:
+    """(the plug-in name, its options) a raw value of a choice field gives: a bare name, a table
+    with "name" (default: the field's), or nothing; (None, {}) for anything else."""
+    if isinstance(raw, str):
+        return raw, {}
+    if raw is None or isinstance(raw, dict):
+        raw = raw or {}
+        return raw.get("name", f.metadata["default_name"]), {k: v for k, v in raw.items() if k != "name"}
+    return None, {}
+
+
 def _build_choice(f: dataclasses.Field, raw: Any, path: str, errors: list[FieldError]) -> Any:
     registry = f.metadata["registry"]
-    default = f.metadata["default_name"]
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    if not isinstance(raw, dict):
+    name, options = _chosen(f, raw)
+    if name is None:
         errors.append(FieldError(path, raw, f"a {registry.kind} name or a table with 'name' and its options"))
-        return registry.get(default)()
-    name = raw.get("name", default)
+        return registry.get(f.metadata["default_name"])()
     names = allowed_names(f)
     if name not in names:
         errors.append(FieldError(path + ".name", name, "one of " + ", ".join(names)))
-        return registry.get(default)()
-    return build_section(registry.get(name), {k: v for k, v in raw.items() if k != "name"}, path + ".", errors)
+        return registry.get(f.metadata["default_name"])()
+    return build_section(registry.get(name), options, path + ".", errors)
 
 
 _INVALID = object()
@@ -183,16 +192,11 @@ def _chosen_plugins(cls: type, data: Any, prefix: str = "") -> list[type]:
     for f in dataclasses.fields(cls):
         raw = data.get(f.name)
         if is_choice(f):
-            if isinstance(raw, str):
-                name = raw
-            elif isinstance(raw, dict) or raw is None:
-                name = (raw or {}).get("name", f.metadata["default_name"])
-            else:
-                name = None
+            name, options = _chosen(f, raw)
             if name in allowed_names(f):
                 plugin = f.metadata["registry"].get(name)
                 out.append(plugin)
-                out += _chosen_plugins(plugin, raw if isinstance(raw, dict) else {}, prefix + f.name + ".")
+                out += _chosen_plugins(plugin, options, prefix + f.name + ".")
         elif type_name(hints[f.name])[0] == "section":
             out += _chosen_plugins(hints[f.name], raw, prefix + f.name + ".")
     return out

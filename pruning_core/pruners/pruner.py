@@ -39,10 +39,15 @@ class Pruner:
                              f"{config.model.name} to prune")
         self.selection = load_object(pc.selection.implementation)(pc.selection, self)
 
+    def parts(self, rate: float) -> list:
+        """(unit, [(layer names, rate)]) of one step at per-round rate p: the layer groups of the
+        config's grouping, split as the unit prunes them (hybrid: convs, then linear layers)."""
+        groups = [(g.names, g.rate) for g in layer_groups(self.config.pruner, self.kinds, self.output, rate)]
+        return self.unit.parts(groups)
+
     def groups(self, rate: float) -> list[tuple[tuple[str, ...], float]]:
         """(layer names, rate) ranked together at per-round rate p, as this unit prunes them."""
-        groups = [(g.names, g.rate) for g in layer_groups(self.config.pruner, self.kinds, self.output, rate)]
-        return [(names, r) for _, part in self.unit.parts(groups) for names, r in part]
+        return [group for _, part in self.parts(rate) for group in part]
 
     def target_layers(self) -> list[str]:
         """The layers a ``to_sparsity`` step prunes (those whose group rate is not 0)."""
@@ -50,11 +55,9 @@ class Pruner:
 
     def prune(self, masks: Masks, step, round_index: int, generator: torch.Generator) -> Masks:
         """New masks after one pruning step (``step``: a :class:`~pruning_core.plan.PruneStep`)."""
-        rate = step.value if step.kind == "fraction" else 1.0
-        groups = [(g.names, g.rate) for g in layer_groups(self.config.pruner, self.kinds, self.output, rate)]
         self.selection.begin(masks, round_index)
         new = masks
-        for unit, part in self.unit.parts(groups):
+        for unit, part in self.parts(step.value if step.kind == "fraction" else 1.0):
             layers = [n for names, _ in part for n in names]
             ctx = ScoreContext(self.model, unit, self.params, new, layers, generator, self.data, self.initial)
             scores = self.score(ctx)
