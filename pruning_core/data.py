@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import pathlib
 from dataclasses import dataclass
 from typing import Iterator
@@ -26,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .datadirs import default_data_dir
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,6 @@ PAD = 4  # random-crop padding in pixels
 
 class DatasetNotAvailable(RuntimeError):
     """The dataset's files are not present and could not be downloaded."""
-
-
-def default_data_dir() -> pathlib.Path:
-    """Return ``$PRUNELAB_DATA`` if set, else ``<repo>/cache/data``."""
-    env = os.environ.get("PRUNELAB_DATA")
-    if env:
-        return pathlib.Path(env).expanduser()
-    return pathlib.Path(__file__).resolve().parent.parent / "cache" / "data"
 
 
 def _resolve_dir(data_dir) -> pathlib.Path:

@@ -7,29 +7,30 @@ session (so neither a browser refresh nor an app restart stops it), unless a wor
 serves that cache dir. The worker's output goes to ``<cache>/store/worker.log``; it gets all CPU
 cores but one for torch (:func:`worker_threads`) unless ``OMP_NUM_THREADS`` is set.
 
-Between the start of a worker process and the moment it holds the worker lock (it imports torch
-first, a few seconds), :func:`ensure_worker` would see no worker; a small "starting" file
-holding the new process's pid and start time closes that window, so two quick submits start
-one worker, not two.
+Two quick submits may each start a worker; the OS lock each takes first thing
+(:class:`~pruning_core.jobs.worker.WorkerLock`) lets exactly one serve the store and the other
+exits at once. Each started process is waited for in a background thread, so an exited worker
+never lingers as a zombie that would look alive.
+
+Jobs from the app come from whoever can reach it: :func:`submit` refuses a ``dataset.data_dir``
+outside the allowed data roots (:func:`pruning_core.datadirs.check_app_data_dir`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
 import subprocess
 import sys
-import time
+import threading
 
 from pruning_core.config import Config
-from pruning_core.jobs.store import JobStore, default_cache_dir, pid_alive
+from pruning_core.datadirs import check_app_data_dir
+from pruning_core.jobs.store import JobStore, default_cache_dir
 from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import loaded_plugin_files
-from pruning_core.rundir import atomic_write
 
 WORKER_IDLE_EXIT_SECONDS = 60.0
-STARTING_GRACE_SECONDS = 60.0
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -37,36 +38,20 @@ def _root(cache_dir: str | pathlib.Path | None) -> pathlib.Path:
     return default_cache_dir() if cache_dir is None else pathlib.Path(cache_dir)
 
 
-def _starting_path(root: pathlib.Path) -> pathlib.Path:
-    return root / "store" / "worker.starting"
+_started: list[tuple[pathlib.Path, subprocess.Popen]] = []
 
 
-def _starting_pid(root: pathlib.Path) -> int | None:
-    """Pid of a worker this module started less than a grace period ago and that still lives."""
-    try:
-        info = json.loads(_starting_path(root).read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    pid = int(info.get("pid", -1))
-    if pid > 0 and time.time() - float(info.get("time", 0)) < STARTING_GRACE_SECONDS and pid_alive(pid):
-        return pid
-    return None
-
-
-_started: list[subprocess.Popen] = []
-
-
-def _reap_children() -> None:
-    """Collect exited workers started by this process, so they do not linger as zombies
-    (a zombie still answers ``kill(pid, 0)`` and would look alive)."""
-    _started[:] = [p for p in _started if p.poll() is None]
+def _children(root: pathlib.Path) -> list[int]:
+    """Pids of the workers this process started for ``root`` that still run (one that is still
+    importing has not taken the lock yet; one that lost the lock exits within a second)."""
+    _started[:] = [(r, p) for r, p in _started if p.poll() is None]
+    return [p.pid for r, p in _started if r == root]
 
 
 def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
     """Start a detached worker for ``cache_dir`` unless one runs; return the worker's pid."""
     root = _root(cache_dir)
-    _reap_children()
-    pid = worker_running(root) or _starting_pid(root)
+    pid = worker_running(root) or next(iter(_children(root)), None)
     if pid is not None:
         return pid
     log_path = root / "store" / "worker.log"
@@ -80,9 +65,9 @@ def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
              "--idle-exit", str(WORKER_IDLE_EXIT_SECONDS)],
             cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    _started.append(process)
-    record = json.dumps({"pid": process.pid, "time": time.time()})
-    atomic_write(_starting_path(root), lambda f: f.write(record), mode="w")
+    os.chmod(log_path, 0o600)
+    _started.append((root, process))
+    threading.Thread(target=process.wait, name=f"reap-worker-{process.pid}", daemon=True).start()
     return process.pid
 
 
@@ -100,6 +85,8 @@ def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: st
            origin: str = "app") -> str:
     """Queue ``config`` as a new job, make sure a worker will run it; return the job id. The job
     records the plug-in files loaded here, so the worker loads them before it runs the job."""
+    if origin == "app":
+        check_app_data_dir(config.dataset.data_dir)
     with JobStore(cache_dir) as store:
         job_id = store.create_job(config.to_dict(), config.hash(), status="queued", origin=origin,
                                   name=name, plugins=loaded_plugin_files())["id"]
@@ -121,6 +108,8 @@ def cancel(job_id: str, cache_dir: str | pathlib.Path | None = None) -> None:
 
 
 def worker_pids(cache_dir: str | pathlib.Path | None = None) -> list[int]:
-    """Live worker pids of this cache dir: the lock holder and a just-started one (for clean-up)."""
+    """Live worker pids of this cache dir: the lock holder and workers this process started that
+    still run (for clean-up)."""
     root = _root(cache_dir)
-    return sorted({p for p in (worker_running(root), _starting_pid(root)) if p is not None})
+    holder = worker_running(root)
+    return sorted({*_children(root), *([holder] if holder is not None else [])})

@@ -7,36 +7,53 @@ Layout under the cache dir (``$PRUNELAB_CACHE`` or ``<repo>/cache``)::
     runs/<job>/     masks (bit-packed .npz per round), weights (.pt), exports
 
 Both caches use ``eviction_policy="none"`` (diskcache's default silently evicts once 1 GB is
-reached) and ``JSONDisk`` (values stored as JSON, never pickled; tensors never enter the store).
-Several processes (the app, workers, the CLI) share the store safely: every read-modify-write
-runs inside a SQLite transaction.
+reached) and :class:`~pruning_core.jobs.safedisk.SafeJSONDisk` (values stored as JSON, pickled
+rows refused; tensors never enter the store). Several processes (the app, workers, the CLI)
+share the store safely: every read-modify-write runs inside a SQLite transaction.
+
+One bad record stays one bad job: :meth:`JobStore.list_jobs` shows it as ``unreadable`` with the
+reason, :meth:`JobStore.claim_next` skips it, and reading it raises a
+:class:`~pruning_core.errors.CorruptRecord` naming the job and the file. A full disk or a
+read-only store raises a :class:`~pruning_core.errors.StoreError` naming the store.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import time
 from typing import Any
 
-import diskcache
-
+from ..errors import CorruptRecord
 from ..rundir import RunDir
+from .safedisk import make_private, open_cache, store_errors
 
 ACTIVE = ("queued", "running")
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
+RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
+               "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
+               "plugins")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this machine."""
+    """Whether a process with this pid runs on this machine (an exited one that its parent has
+    not collected yet, a zombie, counts as dead)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True                   # no /proc (macOS): trust kill()
+    return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -45,9 +62,37 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(env) if env else pathlib.Path(__file__).resolve().parents[2] / "cache"
 
 
-def _open(directory: pathlib.Path) -> diskcache.Cache:
-    return diskcache.Cache(str(directory), disk=diskcache.JSONDisk, eviction_policy="none",
-                           size_limit=2**62, timeout=60)
+def unreadable_record(job_id: str, reason: str) -> dict:
+    """What listings show for a job whose record cannot be read: its id, the reason, no data."""
+    return {**dict.fromkeys(RECORD_KEYS), "id": job_id, "name": job_id, "status": "unreadable", "error": reason,
+            "progress": {}, "plugins": []}
+
+
+def _check_record(job_id: str, record: Any, where: pathlib.Path) -> dict:
+    """``record`` if it has the shape of a job record; else a CorruptRecord naming the job and file."""
+    problem = None
+    if not isinstance(record, dict):
+        problem = f"it holds a {type(record).__name__}, not a job record"
+    elif record.get("status") not in STATUSES:
+        problem = f"its status {record.get('status')!r} is none of {', '.join(STATUSES)}"
+    elif not isinstance(record.get("config"), dict):
+        problem = "it has no config"
+    elif not isinstance(record.get("created"), (int, float)):
+        problem = "it has no creation time"
+    if problem:
+        raise CorruptRecord(f"job {job_id}: its record in {where} is unreadable: {problem}")
+    return record
+
+
+def _guarded(action: str):
+    """Method decorator: storage failures become a StoreError naming the store and ``action``."""
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            with store_errors(self.root, action):
+                return method(self, *args, **kwargs)
+        return guarded
+    return wrap
 
 
 class JobStore:
@@ -56,8 +101,13 @@ class JobStore:
     def __init__(self, root: str | pathlib.Path | None = None):
         self.root = pathlib.Path(root) if root is not None else default_cache_dir()
         self.runs = self.root / "runs"
-        self._jobs = _open(self.root / "store" / "jobs")
-        self._events = _open(self.root / "store" / "events")
+        with store_errors(self.root, "opened"):
+            for folder in (self.root, self.root / "store", self.runs):
+                make_private(folder)
+        self._jobs = open_cache(self.root / "store" / "jobs")
+        self._events = open_cache(self.root / "store" / "events")
+        self._jobs_file = self.root / "store" / "jobs" / "cache.db"
+        self._events_file = self.root / "store" / "events" / "cache.db"
 
     def close(self) -> None:
         self._jobs.close()
@@ -71,6 +121,7 @@ class JobStore:
 
     # ---- job records -------------------------------------------------------------------------
 
+    @_guarded("written")
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",
                    origin: str = "app", name: str | None = None, plugins: list[str] | None = None) -> dict:
         """Insert a new job record and return it (its id: creation time + config hash prefix).
@@ -83,43 +134,91 @@ class JobStore:
             while job_id in self._jobs:
                 n += 1
                 job_id = f"{stamp}-{config_hash[:8]}-{n}"
-            record = {"id": job_id, "name": name or job_id, "config": config, "config_hash": config_hash,
-                      "status": status, "origin": origin, "created": now, "started": None,
-                      "finished": None, "heartbeat": None, "worker_pid": None, "device": None,
-                      "cancel_requested": False, "error": None, "traceback": None,
+            record = {**dict.fromkeys(RECORD_KEYS), "id": job_id, "name": name or job_id, "config": config,
+                      "config_hash": config_hash, "status": status, "origin": origin, "created": now,
+                      "cancel_requested": False,
                       "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
                       "plugins": list(plugins or [])}
             self._jobs[job_id] = record
         self.run_dir(job_id).mkdir()
         return record
 
+    def _read(self, job_id: str) -> dict | None:
+        """The stored record (None if there is none); CorruptRecord if it cannot be read."""
+        try:
+            record = self._jobs.get(job_id)
+        except CorruptRecord as exc:
+            raise CorruptRecord(f"job {job_id}: its record in {self._jobs_file} is unreadable: {exc}") from None
+        return None if record is None else _check_record(job_id, record, self._jobs_file)
+
+    @_guarded("read")
     def get_job(self, job_id: str) -> dict:
-        """The job record; KeyError naming the known jobs if there is none."""
-        record = self._jobs.get(job_id)
+        """The job record; KeyError naming the known jobs if there is none, CorruptRecord if it
+        cannot be read."""
+        record = self._read(job_id)
         if record is None:
             raise KeyError(f"no job {job_id!r} in {self.root}; known: {', '.join(self.job_ids()[:10]) or 'none'}")
         return self._with_liveness(record)
 
+    def _keys(self) -> list[tuple[str | None, str | None]]:
+        """(job id, None) for every readable key, (None, reason) for each one that is not.
+
+        Read row by row (not with ``iterkeys``), so one undecodable key cannot hide the rest."""
+        rows = self._jobs._sql("SELECT rowid, key, raw FROM Cache").fetchall()
+        keys = []
+        for rowid, key, raw in rows:
+            try:
+                keys.append((str(self._jobs.disk.get(key, raw)), None))
+            except CorruptRecord as exc:
+                keys.append((None, f"row {rowid} of {self._jobs_file} is unreadable: {exc}"))
+        return keys
+
+    @_guarded("read")
     def job_ids(self) -> list[str]:
-        """Every job id, newest first."""
-        return sorted(self._jobs.iterkeys(), reverse=True)
+        """Every readable job id, newest first."""
+        return sorted((k for k, _ in self._keys() if k is not None), reverse=True)
 
+    @_guarded("read")
     def list_jobs(self) -> list[dict]:
-        """Every job record, newest first (running jobs with a stale heartbeat show as interrupted)."""
-        return [self.get_job(j) for j in self.job_ids()]
+        """Every job record, newest first (running jobs with a stale heartbeat show as interrupted;
+        a record that cannot be read shows as ``unreadable`` with the reason)."""
+        records = []
+        for n, (job_id, reason) in enumerate(self._keys()):
+            if job_id is None:
+                records.append(unreadable_record(f"unreadable-{n}", reason))
+                continue
+            try:
+                record = self._read(job_id)
+            except CorruptRecord as exc:
+                record = unreadable_record(job_id, str(exc))
+            if record is not None:
+                records.append(self._with_liveness(record))
+        return sorted(records, key=lambda r: r["id"], reverse=True)
 
+    @_guarded("written")
     def update_job(self, job_id: str, **fields: Any) -> dict:
         """Atomically merge ``fields`` into the record; return the new record."""
         with self._jobs.transact():
-            record = self._jobs[job_id]
+            record = self._read(job_id)
+            if record is None:
+                raise KeyError(f"no job {job_id!r} in {self.root}")
             record.update(fields)
             self._jobs[job_id] = record
         return record
 
+    @_guarded("written")
     def claim_next(self, worker_pid: int, device: str | None = None) -> dict | None:
-        """Atomically take the oldest queued job for this worker (status → running), or None."""
+        """Atomically take the oldest queued job for this worker (status → running), or None.
+        Unreadable records are skipped: they are listed as unreadable and never block the queue."""
         with self._jobs.transact():
-            queued = [r for r in (self._jobs[k] for k in self._jobs.iterkeys()) if r["status"] == "queued"]
+            queued = []
+            for job_id, _ in self._keys():
+                try:
+                    record = self._read(job_id) if job_id is not None else None
+                except CorruptRecord:
+                    continue
+                if record is not None and record["status"] == "queued":
+                    queued.append(record)
             if not queued:
                 return None
             record = min(queued, key=lambda r: r["created"])
@@ -129,15 +228,23 @@ class JobStore:
             self._jobs[record["id"]] = record
             return record
 
+    @_guarded("read")
+    def has_queued(self) -> bool:
+        """Whether any readable job waits in the queue."""
+        return any(r["status"] == "queued" for r in self.list_jobs())
+
     def heartbeat(self, job_id: str, **fields: Any) -> bool:
         """Record that the job's worker is alive; return whether cancellation was requested."""
         record = self.update_job(job_id, heartbeat=time.time(), **fields)
         return bool(record.get("cancel_requested"))
 
+    @_guarded("written")
     def request_cancel(self, job_id: str) -> None:
         """Ask for cooperative cancellation; a queued job is cancelled at once."""
         with self._jobs.transact():
-            record = self._jobs[job_id]
+            record = self._read(job_id)
+            if record is None:
+                raise KeyError(f"no job {job_id!r} in {self.root}")
             record["cancel_requested"] = True
             if record["status"] == "queued":
                 record["status"], record["finished"] = "cancelled", time.time()
@@ -161,6 +268,7 @@ class JobStore:
 
     # ---- events ------------------------------------------------------------------------------
 
+    @_guarded("written")
     def append_event(self, job_id: str, event: dict) -> int:
         """Append one event to the job's stream; return its sequence number (one writer per job)."""
         with self._events.transact():
@@ -169,13 +277,33 @@ class JobStore:
             self._events[f"{job_id}/n"] = seq + 1
         return seq
 
+    @_guarded("read")
     def event_count(self, job_id: str) -> int:
-        return self._events.get(f"{job_id}/n", 0)
+        try:
+            count = self._events.get(f"{job_id}/n", 0)
+        except CorruptRecord as exc:
+            raise CorruptRecord(f"job {job_id}: its event count in {self._events_file} is unreadable: {exc}") \
+                from None
+        if not isinstance(count, int) or count < 0:
+            raise CorruptRecord(f"job {job_id}: its event count in {self._events_file} is {count!r}, not a count")
+        return count
 
+    @_guarded("read")
     def events(self, job_id: str, start: int = 0) -> list[dict]:
-        """The job's events from sequence number ``start`` on (pages poll only what is new)."""
-        end = self.event_count(job_id)
-        return [self._events[f"{job_id}/{seq:09d}"] for seq in range(start, end)]
+        """The job's events from sequence number ``start`` on (pages poll only what is new); a
+        CorruptRecord naming the job, the event and the file if one cannot be read."""
+        out = []
+        for seq in range(start, self.event_count(job_id)):
+            try:
+                event = self._events.get(f"{job_id}/{seq:09d}")
+            except CorruptRecord as exc:
+                raise CorruptRecord(f"job {job_id}: event {seq} in {self._events_file} is unreadable: {exc}") \
+                    from None
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                what = "missing" if event is None else f"a {type(event).__name__} without a type"
+                raise CorruptRecord(f"job {job_id}: event {seq} in {self._events_file} is {what}")
+            out.append(event)
+        return out
 
     # ---- artifacts ---------------------------------------------------------------------------
 

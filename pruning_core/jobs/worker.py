@@ -2,61 +2,101 @@
 
 Started detached by the app (``python -m pruning_core worker``, its own process session, so a
 browser refresh or an app restart does not kill it). It exits after ``idle_exit_seconds`` with
-an empty queue. One worker per cache dir runs at a time: a lock file holds its pid.
+an empty queue.
+
+One worker per cache dir: the worker holds an OS lock (``fcntl.flock``) on ``store/worker.lock``
+for as long as it lives, and writes its pid into the file for display. The kernel releases the
+lock when the process dies, however it dies, so there is no stale pid file to judge and no window
+in which two workers both believe they hold it. The file itself is never deleted (deleting a
+locked file lets a second worker lock a new file of the same name).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pathlib
 import time
 
-from .store import JobStore, default_cache_dir, pid_alive
+from ..errors import StoreError
+from .store import JobStore, default_cache_dir
 
 POLL_SECONDS = 0.5
 
 
 def worker_lock_path(cache_dir: pathlib.Path) -> pathlib.Path:
-    return cache_dir / "store" / "worker.pid"
+    return cache_dir / "store" / "worker.lock"
+
+
+class WorkerLock:
+    """The exclusive, process-lifetime lock of one cache dir's worker."""
+
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the lock without waiting; False if another process holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)        # closing the descriptor releases the flock
+            self._fd = None
 
 
 def worker_running(cache_dir: str | pathlib.Path | None = None) -> int | None:
-    """The pid of the live worker of this cache dir, or None."""
+    """The pid of the live worker of this cache dir (the holder of its lock), or None."""
     path = worker_lock_path(pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir())
     try:
-        pid = int(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
         return None
-    return pid if pid_alive(pid) else None
-
-
-def _take_lock(path: pathlib.Path) -> bool:
-    """Create the pid file atomically; replace it if its owner is dead."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
+    try:
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip())
-            except ValueError:
-                pid = -1
-            if pid > 0 and pid_alive(pid):
-                return False
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(str(os.getpid()))
-        return True
-    return False
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            for _ in range(20):                   # the holder writes its pid right after locking
+                text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                if text.isdigit():
+                    return int(text)
+                time.sleep(0.01)
+            return None
+        fcntl.flock(fd, fcntl.LOCK_UN)           # nobody holds it
+        return None
+    finally:
+        os.close(fd)
+
+
+def _say(message: str) -> None:
+    """Print to the worker's log; a full disk must not kill the worker over a log line."""
+    try:
+        print(message, flush=True)
+    except OSError:
+        pass
 
 
 def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float = 10.0) -> int:
-    """Run queued jobs until the queue has been empty for ``idle_exit_seconds``."""
+    """Run queued jobs until the queue has been empty for ``idle_exit_seconds``.
+
+    Before exiting, the worker lets go of the lock and looks at the queue once more: a job
+    submitted while it was deciding to leave either sees no worker (and its submitter starts
+    one) or is seen here (and this worker takes the lock back and runs it)."""
     store = JobStore(cache_dir)
-    lock = worker_lock_path(store.root)
-    if not _take_lock(lock):          # before importing torch (seconds), so a second worker sees the lock
-        print(f"a worker is already running for {store.root}")
+    lock = WorkerLock(worker_lock_path(store.root))
+    if not lock.acquire():               # before importing torch (seconds), so a second worker sees it
+        _say(f"a worker is already running for {store.root}")
         store.close()
         return 0
     try:
@@ -64,18 +104,26 @@ def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float =
 
         idle_since = time.monotonic()
         while True:
-            record = store.claim_next(os.getpid())
+            try:
+                record = store.claim_next(os.getpid())
+            except StoreError as exc:
+                _say(f"worker stopped: {exc}")
+                return 1
             if record is None:
-                if time.monotonic() - idle_since > idle_exit_seconds:
+                if time.monotonic() - idle_since <= idle_exit_seconds:
+                    time.sleep(POLL_SECONDS)
+                    continue
+                lock.release()
+                if not store.has_queued() or not lock.acquire():
                     return 0
-                time.sleep(POLL_SECONDS)
+                idle_since = time.monotonic()
                 continue
             try:
                 run(record["config"], cache_dir=store.root, job_id=record["id"],
                     resume=bool(record.get("resume")), origin=record["origin"])
             except Exception as exc:  # recorded in the job by run(); keep serving the queue
-                print(f"job {record['id']} failed: {type(exc).__name__}: {exc}", flush=True)
+                _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
             idle_since = time.monotonic()
     finally:
-        lock.unlink(missing_ok=True)
+        lock.release()
         store.close()
