@@ -41,13 +41,15 @@ def make_event(kind: str, **fields: Any) -> Event:
 def events_to_frames(events: list[Event]):
     """(rounds, epochs) pandas DataFrames from a run's events.
 
-    Where a resumed run re-emitted a round or epoch, the last record of each key wins, so a
-    resume never duplicates rows.
+    What a run emitted after its last commit and before a ``resumed`` event never counts: the
+    resume recomputes those rounds, and where it re-emitted a round or epoch the last record of
+    each key wins, so a resume never duplicates or mixes rows.
     """
     import pandas as pd
 
-    rounds = [e for e in events if e["type"] == "round"]
-    epochs = [e for e in events if e["type"] == "epoch"]
+    kept = committed_events(events)
+    rounds = [e for e in kept if e["type"] == "round"]
+    epochs = [e for e in kept if e["type"] == "epoch"]
     rounds_df = pd.DataFrame(rounds)
     rounds_df = rounds_df.reindex(columns=ROUND_COLUMNS + [c for c in ROUND_EXTRA_COLUMNS + ROUND_DICT_COLUMNS
                                                            if c in rounds_df])
@@ -59,6 +61,19 @@ def events_to_frames(events: list[Event]):
         epochs_df = epochs_df.drop_duplicates(["repeat", "round", "epoch"], keep="last").sort_values(
             ["repeat", "round", "epoch"])
     return rounds_df.reset_index(drop=True), epochs_df.reset_index(drop=True)
+
+
+def committed_events(events: list[Event]) -> list[Event]:
+    """``events`` without the round and epoch events that a later ``resumed`` event supersedes
+    (those of its repeat with a round after ``from_round``, emitted before it)."""
+    kept: list[Event] = []
+    for event in events:
+        if event["type"] == "resumed":
+            repeat, done = event.get("repeat"), event.get("from_round", -1)
+            kept = [e for e in kept if not (e["type"] in ("round", "epoch") and e.get("repeat") == repeat
+                                            and e.get("round", 0) > done)]
+        kept.append(event)
+    return kept
 
 
 def aggregate_rounds(rounds):

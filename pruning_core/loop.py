@@ -7,8 +7,10 @@ then ``algorithm.finish(run)``. :class:`RepeatRun` is what those hooks act throu
 * ``prune(step)`` — the configured pruner (scores on the current weights), ALLR's d if needed;
 * ``treat(name)`` — a registered weight treatment (rewind to θ_k, keep, σ·sign(w₀), …);
 * ``train(step)`` — the round's epochs on its LR, masks enforced, one ``epoch`` event each;
-* ``finish_round(step, history, **extra)`` — masks, weights, the ``round`` event, then the
-  commit point (``state.json``: the round, the pruner's state and the algorithm's memo).
+* ``finish_round(step, history, **extra)`` — masks, round-numbered weights, the ``round``
+  event, then the commit point (``state.json``: the round, its weights, the pruner's state and
+  the algorithm's memo). Nothing written before the commit replaces what the previous commit
+  needs, so a kill at any instant resumes from a consistent round.
 
 The data order and random scores of round r come from a generator seeded by (seed, r), so a
 resumed run trains exactly as an uninterrupted one.
@@ -25,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from .data import DeviceDataset
+from .errors import Diverged
 from .masks import MaskEnforcer, Masks, count_alive, full_masks, layer_sparsity, prunable_parameters
 from .metrics import flop_table, footprint_bytes
 from .models import build_model
@@ -195,11 +198,12 @@ class RepeatRun:
                 self.plan.round(done).optimizer == "shared":
             saved = self.files.load_optimizer(done, self.ctx.device)
             if saved is None:
-                self.ctx.emit("resumed", repeat=self.repeat, from_round=0, restarted=True)
+                self.ctx.emit("resumed", repeat=self.repeat, from_round=-1, restarted=True)
+                self.ctx.progress.done -= self.plan.epochs_through(done)
                 return None
             self.optimizer = make_optimizer(self.config.training, self.model.parameters())
             self.optimizer.load_state_dict(saved)
-        self.model.load_state_dict(self.files.load_weights("latest", self.ctx.device))
+        self.model.load_state_dict(self.files.load_weights(self.files.last_weights(), self.ctx.device))
         self.masks = {n: torch.from_numpy(m).to(self.ctx.device) for n, m in self.files.load_masks(done).items()}
         self.pruner.load_state_dict(state.get("pruner", {}))
         self.memo = state.get("memo", {})
@@ -258,6 +262,10 @@ class RepeatRun:
                           test_loss=stats.test_loss, test_accuracy=stats.test_accuracy, sparsity=sparsity,
                           cumulative_epochs=counted_before + done[0] if step.index > 0 else 0,
                           seconds=stats.seconds, eta_seconds=self.ctx.progress.eta_seconds(), **extra)
+            if not math.isfinite(stats.train_loss):
+                raise Diverged(f"round {step.index}, epoch {done[0]} (repeat {self.repeat}): the training loss "
+                               f"is {stats.train_loss} at learning rate {stats.lr:.3g}; the run stopped. Finished "
+                               "rounds are kept; a smaller training.lr or weight_decay may help")
             if done[0] in checkpoints:
                 self.files.save_weights(checkpoints[done[0]], snapshot(self.model))
 
@@ -284,10 +292,8 @@ class RepeatRun:
 
         alive, total = count_alive(self.masks)
         mask_path = self.files.save_masks(step.index, self.masks)
-        state = snapshot(self.model)
-        self.files.save_weights("latest", state)
-        if step.index == 0:
-            self.files.save_weights("round_000", state)
+        weights = self.files.round_weights(step.index)
+        self.files.save_weights(weights, snapshot(self.model))
         fields: dict[str, Any] = {}
         if step.prune is not None and not step.prune_after:
             policy = step.lr.policy.plugin_name
@@ -311,10 +317,8 @@ class RepeatRun:
         keep_optimizer = step.optimizer == "shared" and following and following[0].optimizer == "shared"
         if keep_optimizer:
             self.files.save_optimizer(step.index, self.optimizer.state_dict())
-        self.files.commit({"round": step.index, "cumulative_epochs": step.cumulative,
+        self.files.commit({"round": step.index, "weights": weights, "cumulative_epochs": step.cumulative,
                            "pruner": self.pruner.state_dict(), "memo": self.memo})
-        if step.optimizer == "shared" and not keep_optimizer:
-            self.files.drop_optimizer()
         self.d, self._before_pruning = None, None
 
 

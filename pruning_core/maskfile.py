@@ -13,6 +13,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .errors import CorruptArtifact
+
 
 def write_masks_numpy(masks: dict[str, np.ndarray], file: BinaryIO | str | pathlib.Path) -> None:
     """Write {name: bool array} bit-packed to an open binary file (or a path ending in .npz)."""
@@ -22,11 +24,19 @@ def write_masks_numpy(masks: dict[str, np.ndarray], file: BinaryIO | str | pathl
 
 
 def load_masks_numpy(path: str | pathlib.Path) -> dict[str, np.ndarray]:
-    """Read a mask file as {name: bool array}, in layer order."""
-    with np.load(path) as data:
-        index = json.loads(data["__index__"].tobytes().decode())
-        out = {}
-        for i, entry in enumerate(index):
-            n = int(np.prod(entry["shape"]))
-            out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
-        return out
+    """Read a mask file as {name: bool array}, in layer order; a
+    :class:`~pruning_core.errors.CorruptArtifact` naming the file if it is missing or unreadable."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CorruptArtifact(f"{path} is missing: the masks of that round cannot be read")
+    try:
+        with np.load(path) as data:
+            index = json.loads(data["__index__"].tobytes().decode())
+            out = {}
+            for i, entry in enumerate(index):
+                n = int(np.prod(entry["shape"]))
+                out[entry["name"]] = np.unpackbits(data[f"m{i}"], count=n).astype(bool).reshape(entry["shape"])
+            return out
+    except Exception as exc:             # zipfile, numpy and json each fail in their own way
+        raise CorruptArtifact(f"{path} is not a readable mask file ({type(exc).__name__}: the file is truncated "
+                              "or corrupt); resume the job to recompute it, or delete the job") from None

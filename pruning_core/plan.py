@@ -154,6 +154,15 @@ class Plan:
         """Every epoch one repeat trains (evaluation variants included)."""
         return sum(r.epochs for r in self.rounds)
 
+    def epochs_through(self, index: int) -> int:
+        """Epochs one repeat has trained once round ``index`` is finished (rounds in plan order)."""
+        done = 0
+        for r in self.rounds:
+            done += r.epochs
+            if r.index == index:
+                return done
+        raise KeyError(f"the plan has no round {index}")
+
     def search_cost(self) -> int:
         """Epochs spent finding the final mask beyond the dense training (the AIMP paper's
         measure): the cumulative count after the last round of the pruning trajectory."""

@@ -9,8 +9,10 @@ and the run folder, and the job record says how it ended.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import sys
 import threading
 import time
 import traceback
@@ -21,7 +23,9 @@ import torch
 
 from .config import Config
 from .data import load_dataset
+from .datadirs import check_app_data_dir
 from .devices import device_label, resolve_device
+from .errors import StoreError
 from .events import Event, events_to_frames, make_event
 from .jobs.store import JobStore
 from .loop import Progress, RunContext, run_repeat
@@ -74,31 +78,39 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
                 load_plugins(store.get_job(job_id).get("plugins") or [])
             config = config if isinstance(config, Config) else Config.from_dict(config)
         except Exception as exc:          # a queued job whose config or plug-ins no longer load
-            if job_id is not None and not isinstance(exc, KeyError):
-                store.update_job(job_id, status="failed", finished=time.time(), traceback=traceback.format_exc(),
-                                 error=f"{type(exc).__name__}: {exc}")
+            if job_id is not None and not isinstance(exc, (KeyError, StoreError)):
+                _record_failure(store, job_id, exc, emit=lambda *a, **k: None)
             raise
         if job_id is None:
             job_id = store.create_job(config.to_dict(), config.hash(), status="running", origin=origin,
                                       plugins=loaded_plugin_files())["id"]
-        _run_job(store, config, job_id, on_event, cancel, resume)
+        _run_job(store, config, job_id, on_event, cancel, resume, origin)
         return load_result(job_id, store=store)
 
 
-def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, resume: bool) -> None:
-    run_dir = store.run_dir(job_id).mkdir()
-    plan = config.plan()
+def _epochs_committed(config: Config, plan, run_dir: RunDir) -> int:
+    """Epochs of the rounds every repeat has committed: where a resumed run's progress starts
+    (epochs of a round that was interrupted are trained again, so they do not count)."""
+    done = 0
+    for repeat in range(config.repeats):
+        state = run_dir.repeat(repeat).committed()
+        done += 0 if state is None else plan.epochs_through(state["round"])
+    return done
+
+
+def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, resume: bool, origin: str) -> None:
+    """Run every repeat of an existing job record, and record in it how the run ended.
+
+    Everything, from reading the job's run folder on, happens inside one ``try``: whatever fails
+    leaves the job ``failed`` with the reason, never ``running`` without one."""
+    progress = Progress(0)
+    last_beat = [0.0]
 
     def emit(kind: str, **fields: Any) -> None:
         event = make_event(kind, job=job_id, **fields)
         store.append_event(job_id, event)
         if on_event is not None:
             on_event(event)
-
-    already = len({(e["repeat"], e["round"], e["epoch"]) for e in store.events(job_id) if e["type"] == "epoch"}) \
-        if resume else 0
-    progress = Progress(config.repeats * plan.total_epochs(), done=already)
-    last_beat = [0.0]
 
     def progress_fields() -> dict:
         return {"epochs_done": progress.done, "epochs_total": progress.total, "eta_seconds": progress.eta_seconds()}
@@ -114,10 +126,18 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
 
     status, started = "running", time.time()
     try:
+        if origin == "app":
+            check_app_data_dir(config.dataset.data_dir)
+        run_dir = store.run_dir(job_id).mkdir()
+        if resume:
+            run_dir.discard_uncommitted()
+        plan = config.plan()
+        progress = Progress(config.repeats * plan.total_epochs(),
+                            done=_epochs_committed(config, plan, run_dir) if resume else 0)
         device = resolve_device(config.device)
         store.update_job(job_id, status="running", started=store.get_job(job_id)["started"] or started,
                          heartbeat=started, worker_pid=os.getpid(), device=device_label(device),
-                         cancel_requested=False)
+                         cancel_requested=False, progress=progress_fields())
         data = load_dataset(config.dataset.name, data_dir=config.dataset.data_dir, device=device,
                             download=config.dataset.download, augment=config.dataset.augment)
         spec = data.spec
@@ -132,14 +152,28 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
         status = "cancelled"
     except BaseException as exc:
         status = "failed"
-        store.update_job(job_id, error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
-        emit("run_failed", error=f"{type(exc).__name__}: {exc}")
+        _record_failure(store, job_id, exc, emit)
         raise
     finally:
-        if status != "failed":
-            emit(f"run_{status}")
-        store.update_job(job_id, status=status, finished=time.time(), heartbeat=time.time(),
-                         progress=progress_fields())
+        with contextlib.suppress(StoreError):     # a store that cannot be written was reported above
+            if status != "failed":
+                emit(f"run_{status}")
+            store.update_job(job_id, status=status, finished=time.time(), heartbeat=time.time(),
+                             progress=progress_fields())
+
+
+def _record_failure(store: JobStore, job_id: str, exc: BaseException, emit) -> None:
+    """Write the reason of a failure into the job record, then a ``run_failed`` event. When the
+    store itself cannot be written (a full disk), the job shows as interrupted once its worker
+    is gone, and the reason goes to the worker's output."""
+    error = f"{type(exc).__name__}: {exc}"
+    try:
+        store.update_job(job_id, status="failed", finished=time.time(), error=error, traceback=traceback.format_exc())
+        emit("run_failed", error=error)
+    except StoreError as store_exc:
+        with contextlib.suppress(OSError):
+            print(f"job {job_id} failed ({error}) and the failure could not be recorded: {store_exc}",
+                  file=sys.stderr, flush=True)
 
 
 def load_result(job_id: str, *, cache_dir: str | pathlib.Path | None = None,

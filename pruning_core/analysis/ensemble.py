@@ -8,7 +8,7 @@ accuracy, ``agreement`` is the fraction of test samples on which all members pre
 class (Fig. 14 counts such samples).
 
 :func:`load_member` rebuilds a finished job's network from its config and loads the trained
-weights of its last round (``runs/<job>/repeat_<i>/weights/latest.pt``, pruned weights already
+weights of its last round (``runs/<job>/repeat_<i>/weights/round_<r>.pt``, pruned weights already
 0; the masks of that round are multiplied in again so they are exactly 0), or the dense
 ``round_000.pt`` for ``round_index=0``. Other rounds' weights are not kept by the engine.
 """
@@ -84,7 +84,7 @@ def load_member(job_id: str, cache_dir=None, repeat: int = 0, *, round_index: in
     if round_index is None or round_index < 0:
         round_index = last
     if round_index == last:
-        weights = "latest"
+        weights = files.last_weights()
     elif round_index == 0:
         weights = "round_000"
     else:

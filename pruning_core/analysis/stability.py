@@ -12,7 +12,7 @@
   pruned, not whether the survivors converge to the same solution); biases and batch-norm
   parameters are left out too. ``relative=True`` divides by ‖ m ⊙ w_T^dense ‖₂.
 
-The engine keeps only the last round's weights on disk (``latest.pt``) and the dense
+The engine keeps only the last committed round's weights on disk (``round_<r>.pt``) and the dense
 ``round_000.pt``, so these are computed in the round loop: snapshot the trained weights before
 pruning round i, and after training it call :func:`round_stability_fields`.
 """

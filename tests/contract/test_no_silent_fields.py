@@ -88,7 +88,7 @@ def fingerprint(config: Config, tmp_path) -> str:
         files = result.run_dir.repeat(repeat)
         for path in files.mask_files().values():
             digest.update(path.read_bytes())
-        for name, tensor in files.load_weights("latest").items():
+        for name, tensor in files.load_weights(files.last_weights()).items():
             digest.update(name.encode() + tensor.numpy().tobytes())
     return digest.hexdigest()
 

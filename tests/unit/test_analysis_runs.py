@@ -109,7 +109,7 @@ def test_compression_effective_and_stability_on_a_run(jobs):
     assert report["supported"] and report["effective_sparsity"] >= report["explicit_sparsity"]
     assert report["explicit_sparsity"] == pytest.approx(rounds["sparsity"].iloc[2])
     files = a.run_dir.repeat(0)
-    out = weight_stability(files.load_weights("round_000"), files.load_weights("latest"), a.masks(2))
+    out = weight_stability(files.load_weights("round_000"), files.load_weights(files.last_weights()), a.masks(2))
     assert set(out) == set(a.masks(2)) | {"__model__"} and all(v > 0 for v in out.values())
 
 
