@@ -247,3 +247,16 @@ def test_a_job_submitted_while_the_idle_worker_decides_to_exit_is_still_run(tmp_
     assert worker_module.work(tmp_path, idle_exit_seconds=0.0) == 0
     with JobStore(tmp_path) as s:
         assert s.get_job(job)["status"] == "finished"
+
+
+def test_a_device_this_machine_lacks_is_refused_naming_the_allowed_ones():
+    import torch
+
+    from pruning_core.devices import resolve_device
+
+    if not torch.backends.mps.is_available():
+        with pytest.raises(ValueError, match=r"device: got 'mps' .* allowed: auto, cpu"):
+            resolve_device("mps")
+    with pytest.raises(ValueError, match=r"device: got 'cuda:7'"):
+        resolve_device("cuda:7")
+    assert resolve_device("cpu").type == "cpu"
