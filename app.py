@@ -6,8 +6,9 @@ one-click quick start, the worker and every job's state.
 
 import streamlit as st
 
-from ui import home, nav
+from ui import errors, home, nav
 
 st.set_page_config(page_title="Prunelab", page_icon="✂️", layout="wide")
 nav.sidebar()
-home.view()
+with errors.reported():          # an unreadable store: its message, not a traceback
+    home.view()

@@ -7,6 +7,10 @@
 
 The virtual environment is reinstalled only when requirements*.txt change (a stamp file holds
 their hash). Extra arguments go to the command: ``python3 dev.py test -k config``.
+
+``run`` serves on 127.0.0.1 only: whoever reaches the app can queue jobs. To serve on other
+interfaces on purpose, name the address (``python3 dev.py run --server.address 0.0.0.0``, or
+``$STREAMLIT_SERVER_ADDRESS``) and put an authenticating proxy in front of it.
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ ROOT = pathlib.Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 REQUIREMENTS = [ROOT / "requirements.txt", ROOT / "requirements-dev.txt"]
+LOCAL_ADDRESS = "127.0.0.1"
+ADDRESS_OPTION = "--server.address"
+ADDRESS_ENV = "STREAMLIT_SERVER_ADDRESS"
 
 
 def ensure_venv() -> None:
@@ -41,18 +48,33 @@ def ensure_venv() -> None:
     stamp.write_text(digest)
 
 
+def names_address(extra: list[str], environ: dict[str, str] | None = None) -> bool:
+    """Whether the user chose the address to serve on: ``--server.address X``,
+    ``--server.address=X`` among the extra arguments, or ``$STREAMLIT_SERVER_ADDRESS``."""
+    environ = os.environ if environ is None else environ
+    return bool(environ.get(ADDRESS_ENV)) or any(a == ADDRESS_OPTION or a.startswith(ADDRESS_OPTION + "=")
+                                                 for a in extra)
+
+
+def command_line(command: str, extra: list[str], environ: dict[str, str] | None = None) -> list[str]:
+    """The command ``dev.py <command> <extra…>`` runs. ``run`` binds 127.0.0.1 unless the user
+    named an address (:func:`names_address`)."""
+    if command == "run":
+        local = [] if names_address(extra, environ) else [ADDRESS_OPTION, LOCAL_ADDRESS]
+        return [str(PYTHON), "-m", "streamlit", "run", str(ROOT / "app.py"), *local, *extra]
+    if command == "test":
+        return [str(PYTHON), "-m", "pytest", *(extra or ["-q"])]
+    if command == "bench":
+        return [str(PYTHON), str(ROOT / "benchmarks" / "bench_epoch.py"), *extra]
+    raise ValueError(f"unknown command {command!r}; one of run, test, bench")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("run", "test", "bench"):
         print(__doc__)
         return 2
-    command, extra = argv[0], argv[1:]
+    args = command_line(argv[0], argv[1:])
     ensure_venv()
-    if command == "run":
-        args = [str(PYTHON), "-m", "streamlit", "run", str(ROOT / "app.py"), *extra]
-    elif command == "test":
-        args = [str(PYTHON), "-m", "pytest", *(extra or ["-q"])]
-    else:
-        args = [str(PYTHON), str(ROOT / "benchmarks" / "bench_epoch.py"), *extra]
     return subprocess.run(args, cwd=ROOT).returncode
 
 

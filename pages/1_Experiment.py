@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from ui import nav, experiment, state, widgets
+from ui import errors, nav, experiment, state, widgets
 
 st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
 nav.sidebar()
@@ -19,6 +19,7 @@ with form_col:
     form = widgets.config_form(columns=2)
 with preview_col:
     launch = st.container()
-    experiment.preview(form)
-    with launch:
+    with errors.reported():
+        experiment.preview(form)
+    with launch, errors.reported():
         experiment.launch_box(form)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import pathlib
 
+from .config.fields import ConfigError, FieldError
+
 SYSTEM_DATA_ROOTS = (pathlib.Path("/usr/share/datasets"),)
 
 
@@ -30,7 +32,7 @@ def allowed_data_roots() -> list[pathlib.Path]:
 
 
 def check_app_data_dir(data_dir: str | None) -> None:
-    """Refuse (ValueError naming the field and the allowed roots) a ``data_dir`` outside every
+    """Refuse (ConfigError naming the field and the allowed roots) a ``data_dir`` outside every
     allowed root, after resolving ``~``, ``..`` and symbolic links."""
     if data_dir is None:
         return
@@ -39,5 +41,5 @@ def check_app_data_dir(data_dir: str | None) -> None:
     for root in roots:
         if resolved == pathlib.Path(os.path.realpath(root)) or pathlib.Path(os.path.realpath(root)) in resolved.parents:
             return
-    raise ValueError(f"dataset.data_dir: {data_dir!r} is outside the folders the app may use "
-                     f"({', '.join(str(r) for r in roots)}); add a folder to PRUNELAB_DATA_ROOTS to allow it")
+    raise ConfigError([FieldError("dataset.data_dir", data_dir, f"null or a folder inside {', '.join(map(str, roots))} "
+                                  "(the folders the app may use; add one to PRUNELAB_DATA_ROOTS to allow it)")])

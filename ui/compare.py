@@ -7,8 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from pruning_core.analysis.maskmath import jaccard_per_layer
+from pruning_core.errors import CorruptRecord
 
-from . import data, figures, state
+from . import data, errors, figures, state
+from .text import plain
 
 KEY = "compare_jobs"
 
@@ -20,20 +22,38 @@ def _labels(jobs: list[dict]) -> dict[str, str]:
 
 
 def _select_seeds(jobs: list[dict], anchor: str) -> None:
+    """Select the anchor and every job that differs from it only in its seeds."""
     key = data.experiment_key(next(j for j in jobs if j["id"] == anchor)["config"])
-    st.session_state[KEY] = [j["id"] for j in jobs if data.experiment_key(j["config"]) == key]
+    st.session_state[KEY] = [j["id"] for j in jobs if j["id"] == anchor
+                             or (key is not None and data.experiment_key(j["config"]) == key)]
+
+
+def _label(record: dict) -> str:
+    """'<name> · <method> · <status> (<end of id>)' for the selectors; '<id> · unreadable'."""
+    if not data.readable(record):
+        return data.job_label(record)
+    j = record
+    return (f"{j.get('name') or j['id']} · {data.method_label(j['config'])} · {j['status']}"
+            + (f" ({j['id'][-17:]})" if j.get("name") and j["name"] != j["id"] else ""))
+
+
+def _has_events(job_id: str) -> bool:
+    """Whether the job has events (False when they cannot be counted)."""
+    try:
+        return state.store().event_count(job_id) > 0
+    except CorruptRecord:
+        return False
 
 
 def pick(jobs: list[dict]) -> list[str]:
     """Multiselect of jobs (URL ``?jobs=a,b``), plus "all seeds of one experiment"."""
     ids = [j["id"] for j in jobs]
-    labels = {j["id"]: f"{j.get('name') or j['id']} · {data.method_label(j['config'])} · {j['status']}"
-              + (f" ({j['id'][-17:]})" if j.get("name") and j["name"] != j["id"] else "") for j in jobs}
+    labels = {j["id"]: _label(j) for j in jobs}
     if KEY not in st.session_state:
         wanted = [x for x in (st.query_params.get("jobs") or "").split(",") if x in ids]
         done = [j["id"] for j in jobs if j["status"] == "finished"]
         partial = [j["id"] for j in jobs if j["status"] in ("cancelled", "interrupted", "running")
-                   and state.store().event_count(j["id"])]
+                   and _has_events(j["id"])]
         st.session_state[KEY] = wanted or (done + partial)[:3]
     st.session_state[KEY] = [x for x in st.session_state[KEY] if x in ids]
     left, right = st.columns([3, 1])
@@ -47,14 +67,36 @@ def pick(jobs: list[dict]) -> list[str]:
     return chosen
 
 
+def readable_rounds(by_id: dict, chosen: list[str]) -> dict[str, pd.DataFrame]:
+    """{job: rounds table} of the chosen jobs whose record and events can be read; a warning
+    names each one that is skipped, with the reason (plain text)."""
+    rounds, skipped = {}, []
+    for i in chosen:
+        if not data.readable(by_id[i]):
+            skipped.append(errors.problem(i, by_id[i].get("error") or "its record cannot be read"))
+            continue
+        try:
+            rounds[i] = state.frames_of(i)[0]
+        except CorruptRecord as exc:
+            skipped.append(errors.problem(i, exc))
+    if skipped:
+        st.warning(plain(f"Left out: {len(skipped)} selected job(s) cannot be read; the others are compared.")
+                   + "".join(f"\n- {plain(reason)}" for reason in skipped))
+    return rounds
+
+
 def view(jobs: list[dict]) -> None:
+    """The chosen jobs overlaid, tabulated against a baseline, and their masks compared."""
     chosen = pick(jobs)
     if not chosen:
         st.info("Select one or more jobs.")
         return
     by_id = {j["id"]: j for j in jobs}
+    rounds = readable_rounds(by_id, chosen)
+    chosen = [i for i in chosen if i in rounds]
+    if not chosen:
+        return
     labels = _labels([by_id[i] for i in chosen])
-    rounds = {i: state.frames_of(i)[0] for i in chosen}
     with_rounds = [i for i in chosen if len(rounds[i])]
     if not with_rounds:
         st.info("None of the selected jobs has finished a round yet.")

@@ -89,7 +89,16 @@ def remember_describe(cache_dir: pathlib.Path, model: str, dataset: str, facts: 
 
 # ---- job records -----------------------------------------------------------------------------
 
+def readable(record: dict) -> bool:
+    """Whether a job record could be read (an unreadable one has status ``unreadable``, no config)."""
+    return record.get("status") != "unreadable" and isinstance(record.get("config"), dict)
+
+
 def job_label(record: dict, status: bool = True) -> str:
+    """'<id> · <name> · <model>/<dataset> · <method>[ · <status>]'; '<id> · unreadable' for a
+    record that could not be read."""
+    if not readable(record):
+        return f"{record['id']} · unreadable"
     c = record["config"]
     name = record.get("name")
     text = (f"{record['id']}{' · ' + name if name and name != record['id'] else ''} · "
@@ -97,8 +106,11 @@ def job_label(record: dict, status: bool = True) -> str:
     return text + (f" · {record['status']}" if status else "")
 
 
-def experiment_key(config: dict) -> str:
-    """What defines an experiment apart from its seed and where it runs (to group seeds)."""
+def experiment_key(config: dict | None) -> str | None:
+    """What defines an experiment apart from its seed and where it runs (to group seeds); None
+    for an unreadable record's missing config (it groups with nothing)."""
+    if not isinstance(config, dict):
+        return None
     data = json.loads(json.dumps(config))
     for key in ("seed", "device", "repeats"):
         data.pop(key, None)
@@ -133,6 +145,8 @@ def seconds_per_epoch(records_with_epochs: list[tuple[dict, pd.DataFrame]], mode
     (the first epoch of every round is left out: it pays warm-up costs)."""
     samples = []
     for record, epochs in records_with_epochs:
+        if not readable(record):
+            continue
         c = record["config"]
         if (c["model"]["name"], c["dataset"]["name"], c["training"]["batch_size"]) != (model, dataset, batch_size):
             continue
@@ -156,9 +170,10 @@ def compare_table(runs: dict[str, tuple[dict, pd.DataFrame]], baseline: str | No
     retraining epochs, and the speed-up = baseline search cost / this job's search cost."""
     rows = []
     for label, (record, rounds) in runs.items():
-        c = record["config"]
-        row = {"job": label, "method": method_label(c), "setup": f"{c['model']['name']}/{c['dataset']['name']}",
-               "seeds": c["repeats"], "rounds": np.nan, "sparsity %": np.nan, "dense acc %": np.nan,
+        c = record["config"] if readable(record) else None
+        row = {"job": label, "method": method_label(c) if c else "unreadable",
+               "setup": f"{c['model']['name']}/{c['dataset']['name']}" if c else "?",
+               "seeds": c["repeats"] if c else np.nan, "rounds": np.nan, "sparsity %": np.nan, "dense acc %": np.nan,
                "final acc %": np.nan, "cost (epochs)": np.nan}
         if len(rounds) and "variant" in rounds and rounds["variant"].notna().any():
             rounds = split_variants(rounds)[0]          # the trajectory, not ASNI-II-style evaluations

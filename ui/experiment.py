@@ -12,20 +12,28 @@ from __future__ import annotations
 import streamlit as st
 
 from pruning_core.config import to_toml
+from pruning_core.errors import CorruptRecord
 
 from . import data, figures, launcher, state
+from .text import plain
 from .widgets import FormResult
 
 MAX_ESTIMATE_JOBS = 10
 
 
 def measured_seconds_per_epoch(model: str, dataset: str, batch_size: int) -> tuple[float | None, int]:
-    """(median seconds per epoch, number of jobs it comes from) over recent finished jobs."""
-    matching = [j for j in state.jobs() if j["status"] == "finished"
+    """(median seconds per epoch, number of jobs it comes from) over recent finished jobs (a job
+    whose events cannot be read is left out)."""
+    matching = [j for j in state.jobs() if j["status"] == "finished" and data.readable(j)
                 and (j["config"]["model"]["name"], j["config"]["dataset"]["name"],
                      j["config"]["training"]["batch_size"]) == (model, dataset, batch_size)][:MAX_ESTIMATE_JOBS]
-    pairs = [(j, state.frames_of(j["id"])[1]) for j in matching]
-    return data.seconds_per_epoch(pairs, model, dataset, batch_size), len(matching)
+    pairs = []
+    for j in matching:
+        try:
+            pairs.append((j, state.frames_of(j["id"])[1]))
+        except CorruptRecord:
+            continue
+    return data.seconds_per_epoch(pairs, model, dataset, batch_size), len(pairs)
 
 
 def preview(form: FormResult) -> None:
@@ -96,5 +104,9 @@ def launch_box(form: FormResult) -> None:
     name = st.text_input("Job name (optional)", key="job_name", placeholder="e.g. lenet-wr-k5")
     ok = form.config is not None and not any(e.field == "model.name" for e in form.errors)
     if st.button("Launch", type="primary", disabled=not ok, key="launch"):
-        job_id = launcher.submit(form.config, state.cache_dir(), name=name or None)
+        try:
+            job_id = launcher.submit(form.config, state.cache_dir(), name=name or None)
+        except ValueError as exc:               # e.g. a dataset.data_dir outside the allowed folders
+            st.error(plain(exc))
+            return
         st.switch_page("pages/2_Monitor.py", query_params={"job": job_id})

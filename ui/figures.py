@@ -11,6 +11,11 @@ the unit tests all draw from the same code. Conventions (as in the lottery-ticke
   block. 0 (pruned) is light grey, 1 (kept) dark blue.
 * Jaccard distance between two masks of a layer: over kept entries, d = 1 − |A ∩ B| / |A ∪ B|
   (0 = the same weights survive, 1 = disjoint; two empty masks have distance 0).
+
+Plotly renders a subset of HTML in titles, legends, tick and hover labels (a job named
+``<a href=…>`` would become a live link). Every text that comes from outside this module — job
+names and labels, layer names, variants, titles — goes through :func:`ui.text.chart` (``&``, ``<``,
+``>`` as entities) here, so callers pass plain text.
 """
 
 from __future__ import annotations
@@ -25,14 +30,18 @@ from plotly.subplots import make_subplots
 
 from pruning_core.summary import split_variants
 
+from .text import chart
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 PRUNED_COLOR, KEPT_COLOR = "#e8e8e8", "#08306b"
 MASK_COLORSCALE = [[0.0, PRUNED_COLOR], [0.5, "#6baed6"], [1.0, KEPT_COLOR]]
 HEIGHT = 340
 
 
-def _layout(fig: go.Figure, title: str, height: int = HEIGHT, **kwargs) -> go.Figure:
-    """Title top left, the legend (when plotly draws one) under the x axis."""
+def _layout(fig: go.Figure, title: str, height: int = HEIGHT, markup: bool = False, **kwargs) -> go.Figure:
+    """Title top left (plain text, escaped, unless ``markup`` says it holds the builder's own HTML),
+    the legend (when plotly draws one) under the x axis."""
+    title = title if markup else chart(title)
     legend = sum(t.showlegend is not False for t in fig.data) > 1 or any(t.showlegend for t in fig.data)
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)), height=height,
                       margin=dict(l=60, r=20, t=60, b=100 if legend else 50),
@@ -80,16 +89,17 @@ def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame],
         if rounds is None or not len(rounds):
             continue
         color = PALETTE[i % len(PALETTE)]
+        shown = chart(label)
         rounds, variants = split_variants(rounds)
         for j, (variant, rows) in enumerate(variants.items()):
             v = round_stats(rows)
             fig.add_trace(go.Scatter(
-                x=v["remaining"], y=v["median"], mode="markers", name=f"{label} · {variant}", legendgroup=label,
+                x=v["remaining"], y=v["median"], mode="markers", name=f"{shown} · {chart(variant)}", legendgroup=shown,
                 marker=dict(symbol=["diamond", "square", "triangle-up", "cross"][j % 4], size=11, color=color,
                             line=dict(color="black", width=1)),
                 error_y=dict(type="data", symmetric=False, array=v["max"] - v["median"],
                              arrayminus=v["median"] - v["min"], visible=bool(v["n"].max() > 1)),
-                hovertemplate=f"{variant}<br>%{{x:.2f}}% remaining<br>accuracy %{{y:.2f}}%<extra></extra>"))
+                hovertemplate=f"{chart(variant)}<br>%{{x:.2f}}% remaining<br>accuracy %{{y:.2f}}%<extra></extra>"))
         if not len(rounds):
             continue
         stats = round_stats(rounds)
@@ -99,10 +109,10 @@ def accuracy_vs_remaining(runs: pd.DataFrame | dict[str, pd.DataFrame],
             fig.add_trace(go.Scatter(x=list(stats["remaining"]) + list(stats["remaining"][::-1]),
                                      y=list(stats["max"]) + list(stats["min"][::-1]), fill="toself",
                                      fillcolor=_rgba(color, 0.18), line=dict(width=0), hoverinfo="skip",
-                                     name=f"{label} min–max", legendgroup=label, showlegend=True))
-        name = f"{label} (median of {int(stats['n'].max())})" if several else label
+                                     name=f"{shown} min–max", legendgroup=shown, showlegend=True))
+        name = f"{shown} (median of {int(stats['n'].max())})" if several else shown
         fig.add_trace(go.Scatter(
-            x=stats["remaining"], y=stats["median"], mode="lines+markers", name=name, legendgroup=label,
+            x=stats["remaining"], y=stats["median"], mode="lines+markers", name=name, legendgroup=shown,
             line=dict(color=color, width=2), marker=dict(size=7, color=color),
             customdata=np.stack([stats["round"], stats["min"], stats["max"], stats["n"]], axis=1),
             hovertemplate="round %{customdata[0]}<br>%{x:.2f}% remaining<br>accuracy %{y:.2f}%"
@@ -207,14 +217,15 @@ def mask_heatmap(mask: np.ndarray, weights: np.ndarray | None = None, name: str 
     fig.update_xaxes(title=f"input {'channel' if conv else 'unit'}", showgrid=False, zeroline=False)
     fig.update_yaxes(title=f"output {unit}", autorange="reversed", showgrid=False, zeroline=False)
     fig.update_layout(plot_bgcolor="#ffffff" if weights is None else PRUNED_COLOR)
-    fig = _layout(fig, f"{name}<br><sup>{sub}</sup>", height=height)
+    fig = _layout(fig, f"{chart(name)}<br><sup>{chart(sub)}</sup>", height=height, markup=True)
     fig.update_layout(margin=dict(l=55, r=10, t=60, b=45))
     return fig
 
 
 def jaccard_bars(table: pd.DataFrame, title: str = "Mask Jaccard distance per layer") -> go.Figure:
     """Grouped bars: rows of ``table`` are layers, columns are compared pairs."""
-    fig = go.Figure([go.Bar(x=table.index, y=table[c], name=str(c), marker_color=PALETTE[i % len(PALETTE)],
+    layers = [chart(x) for x in table.index]
+    fig = go.Figure([go.Bar(x=layers, y=table[c], name=chart(c), marker_color=PALETTE[i % len(PALETTE)],
                             hovertemplate="%{x}<br>d = %{y:.3f}<extra></extra>") for i, c in enumerate(table.columns)])
     fig.update_yaxes(title="1 − |A∩B| / |A∪B| (kept weights)", range=[0, 1])
     return _layout(fig, title, barmode="group")
@@ -225,8 +236,8 @@ def layer_sparsity_bars(layer_sparsity: dict[str, float], global_sparsity: float
     """Bars of each layer's sparsity (%), with the global sparsity as a dashed line."""
     names = list(layer_sparsity)
     values = [100 * layer_sparsity[n] for n in names]
-    fig = go.Figure(go.Bar(x=names, y=values, marker_color=PALETTE[0], text=[f"{v:.1f}%" for v in values],
-                           textposition="inside", insidetextanchor="end",
+    fig = go.Figure(go.Bar(x=[chart(n) for n in names], y=values, marker_color=PALETTE[0],
+                           text=[f"{v:.1f}%" for v in values], textposition="inside", insidetextanchor="end",
                            hovertemplate="%{x}<br>%{y:.2f}% pruned<extra></extra>"))
     if global_sparsity is not None:
         fig.add_hline(y=100 * global_sparsity, line_dash="dash", line_color="#444",
@@ -268,8 +279,8 @@ def sparsity_schedule(plan: list, current_epoch: float | None = None, measured: 
 def lr_schedule(curves: dict[str, tuple[list, list]], current_epoch: float | None = None,
                 title: str = "Learning rate over the run") -> go.Figure:
     """One LR curve per label ({label: (epochs, lr)}), with an optional current-epoch marker."""
-    fig = go.Figure([go.Scatter(x=x, y=y, mode="lines", name=label, line=dict(color=PALETTE[i % len(PALETTE)], width=2,
-                                                                            dash="solid" if i == 0 else "dash"))
+    fig = go.Figure([go.Scatter(x=x, y=y, mode="lines", name=chart(label),
+                                line=dict(color=PALETTE[i % len(PALETTE)], width=2, dash="solid" if i == 0 else "dash"))
                      for i, (label, (x, y)) in enumerate(curves.items())])
     if current_epoch is not None:
         fig.add_vline(x=current_epoch, line_color=PALETTE[1], line_dash="dot")
@@ -282,7 +293,7 @@ def curve_figure(curves: dict[str, tuple[list, list]], title: str, x_title: str,
                  percent: bool = True, markers: bool = False) -> go.Figure:
     """Generic overlay of schedule curves ({label: (x, y)}); ``percent`` scales y by 100."""
     scale = 100.0 if percent else 1.0
-    fig = go.Figure([go.Scatter(x=list(x), y=[scale * v for v in y], name=label,
+    fig = go.Figure([go.Scatter(x=list(x), y=[scale * v for v in y], name=chart(label),
                                 mode="lines+markers" if markers else "lines",
                                 line=dict(color=PALETTE[i % len(PALETTE)], width=2))
                      for i, (label, (x, y)) in enumerate(curves.items())])

@@ -10,8 +10,9 @@ import streamlit as st
 from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import ALGORITHMS, DATASETS, LR_POLICIES, MODELS, SCORES, TREATMENTS, UNITS
 
-from . import data, launcher, state
+from . import data, errors, launcher, state
 from .monitor import ACTIVE
+from .text import plain
 
 INTRO = """
 **Prunelab** runs neural-network pruning experiments — the lottery-ticket procedure of train →
@@ -40,25 +41,46 @@ def quick_start() -> None:
         f"weights), {config.repeats} seeds. About a minute on a 2-core CPU; the first point appears within "
         f"seconds.")
     if st.button("Launch", type="primary", key="quick_launch"):
-        job_id = launcher.submit(config, state.cache_dir(), name="quick start")
-        st.switch_page("pages/2_Monitor.py", query_params={"job": job_id})
+        with errors.reported():                    # e.g. a full disk: the message, and the page goes on
+            job_id = launcher.submit(config, state.cache_dir(), name="quick start")
+            st.switch_page("pages/2_Monitor.py", query_params={"job": job_id})
+
+
+def experiment_text(record: dict) -> str:
+    """'<name>: <model>/<dataset> · <method> · <n> seeds', or the reason an unreadable record
+    cannot be read."""
+    if not data.readable(record):
+        return record.get("error") or "the record cannot be read"
+    c = record["config"]
+    name = record.get("name") if record.get("name") not in (None, record["id"]) else ""
+    return (f"{name + ': ' if name else ''}{c['model']['name']}/{c['dataset']['name']} · "
+            f"{data.method_label(c)}" + (f" · {c['repeats']} seeds" if c["repeats"] > 1 else ""))
 
 
 def jobs_table(jobs: list[dict]) -> pd.DataFrame:
+    """One row per job: id, status, what it runs (or why it is unreadable), progress and age."""
     rows = []
     now = time.time()
     for j in jobs:
-        c, p = j["config"], j.get("progress") or {}
+        p = j.get("progress") or {}
         total = p.get("epochs_total")
-        name = j.get("name") if j.get("name") not in (None, j["id"]) else ""
-        rows.append({"job": j["id"], "status": j["status"],
-                     "experiment": f"{name + ': ' if name else ''}{c['model']['name']}/{c['dataset']['name']} · "
-                     f"{data.method_label(c)}" + (f" · {c['repeats']} seeds" if c["repeats"] > 1 else ""),
+        created = j.get("created")
+        rows.append({"job": j["id"], "status": j["status"], "experiment": experiment_text(j),
                      "progress": (p.get("epochs_done") or 0) / total if total else 0.0,
-                     "age": data.format_duration(now - j["created"])})
+                     "age": data.format_duration(now - created if created is not None else None)})
     return pd.DataFrame(rows)
 
 
+def unreadable_notice(jobs: list[dict]) -> None:
+    """A warning naming every job whose record cannot be read, with the reason (plain text)."""
+    broken = [j for j in jobs if not data.readable(j)]
+    if broken:
+        st.warning(plain(f"{len(broken)} job record(s) cannot be read; the other jobs are not affected:")
+                   + "".join(f"\n- {plain(errors.problem(j['id'], j.get('error') or 'unreadable'))}"
+                             for j in broken))
+
+
+@errors.guarded
 def job_list() -> None:
     """Every job with its state; refreshes itself while any job is queued or running."""
     jobs = state.jobs()
@@ -67,10 +89,10 @@ def job_list() -> None:
         launcher.ensure_worker(state.cache_dir())
     pid = worker_running(state.cache_dir())
     counts = {s: sum(j["status"] == s for j in jobs) for s in ("running", "queued", "finished", "interrupted",
-                                                                  "failed", "cancelled")}
+                                                                  "failed", "cancelled", "unreadable")}
     parts = [f"Worker: {'pid ' + str(pid) if pid else 'idle (starts when a job is queued)'}"]
-    parts += [f"{v} {k}" for k, v in counts.items() if v] + [f"store `{state.cache_dir()}`"]
-    st.caption(" · ".join(parts))
+    parts += [f"{v} {k}" for k, v in counts.items() if v] + [f"store {state.cache_dir()}"]
+    st.caption(plain(" · ".join(parts)))
     if not jobs:
         st.info("No jobs yet.")
         return
@@ -84,6 +106,7 @@ def job_list() -> None:
     if rows:
         st.switch_page("pages/2_Monitor.py", query_params={"job": table.iloc[rows[0]]["job"]})
     st.caption("Select a row to open the job in Monitor.")
+    unreadable_notice(jobs)
     interrupted = [j for j in jobs if j["status"] == "interrupted"]
     if interrupted:
         st.warning(f"{len(interrupted)} job(s) lost their worker. Resume continues after the last finished round.")

@@ -14,10 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from pruning_core.analysis.compression import compression_table
+from pruning_core.errors import CorruptRecord
 from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
 from pruning_core.summary import split_variants
 
-from . import data, figures, launcher, state
+from . import data, errors, figures, launcher, state
+from .text import plain
 
 LIVE_SECONDS = 1.0
 MASK_SECONDS = 4.0
@@ -25,14 +27,15 @@ ACTIVE = ("queued", "running")
 
 
 def pick_job(jobs: list[dict]) -> str | None:
-    """A job selector; the URL's ``?job=`` chooses the initial job and follows the selection."""
+    """A job selector; the URL's ``?job=`` chooses the initial job and follows the selection (the
+    parameter is shown as plain text: a crafted link draws no markup)."""
     ids = [j["id"] for j in jobs]
     if not ids:
         return None
     labels = {j["id"]: data.job_label(j, status=False) for j in jobs}
     wanted = st.query_params.get("job")
     if wanted and wanted not in ids:
-        st.warning(f"No job `{wanted}` in this store; showing the newest instead.")
+        st.warning(plain(f"No job {wanted} in this store; showing the newest instead."))
     wanted = wanted or st.session_state.get("last_job")
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.selectbox("Job", ids, index=index, format_func=labels.get, key=f"job_pick:{wanted}")
@@ -78,9 +81,9 @@ def header(record: dict, events: list[dict]) -> None:
     cols[3].metric("ETA", data.format_duration(eta) if status == "running" else ("—" if eta is None else "done"))
     st.progress(min(1.0, done / total) if total else 0.0,
                 text=f"{100 * done / total:.0f}% of {total} epochs" if total else None)
-    st.caption(f"device: {record.get('device') or '—'} · model {c['model']['name']} on {c['dataset']['name']} · "
-               f"{data.method_label(c)} · seeds {c['seed']}…"
-               f"{c['seed'] + c['repeats'] - 1} · job `{record['id']}`")
+    st.caption(plain(f"device: {record.get('device') or '—'} · model {c['model']['name']} on "
+                     f"{c['dataset']['name']} · {data.method_label(c)} · seeds {c['seed']}…"
+                     f"{c['seed'] + c['repeats'] - 1} · job {record['id']}"))
     if status == "queued":
         ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
         st.info(f"Queued: {len(ahead)} job(s) ahead of it. One job runs at a time per device.")
@@ -88,7 +91,7 @@ def header(record: dict, events: list[dict]) -> None:
         st.warning("The worker running this job stopped (no heartbeat). **Resume** continues after the last "
                    "finished round; finished rounds are kept.")
     if record.get("error"):
-        st.error(f"**{record['error']}**")
+        st.error(f"**{plain(record['error'])}**")
         tail = "\n".join((record.get("traceback") or "").strip().splitlines()[-15:])
         if tail:
             st.code(tail, language="text")
@@ -184,11 +187,8 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
             st.caption(f"Round {available[0]}: more rounds appear as they finish.")
     st.session_state["mask_round_follow"] = chosen == available[-1]
     masks = state.masks(files[chosen])
-    weights_file = None
-    if chosen == available[-1]:
-        weights_file = run_dir.repeat(repeat).weights_file("latest")
-    elif chosen == 0:
-        weights_file = run_dir.repeat(repeat).weights_file("round_000")
+    files_of_repeat = run_dir.repeat(repeat)
+    weights_file = files_of_repeat.weights_file(files_of_repeat.round_weights(chosen))
     show_weights = cols[2].toggle("Show |weights|", key="mask_weights",
                                   disabled=weights_file is None or not weights_file.exists(),
                                   help="Weights are stored for round 0 and the last finished round only.")
@@ -230,11 +230,13 @@ def downloads(record: dict) -> None:
                             file_name=f"{job_id}_masks.zip", mime="application/zip", on_click="ignore")
 
 
+@errors.guarded
 def live(job_id: str) -> None:
-    """The live part of the page; reruns every second while the job is active."""
+    """The live part of the page; reruns every second while the job is active (an event that
+    cannot be read shows as an error naming the job)."""
     record = state.job(job_id)
     if record is None:
-        st.error(f"Job {job_id} disappeared from the store.")
+        st.error(plain(f"Job {job_id} disappeared from the store."))
         return
     active = record["status"] in ACTIVE
     was_active = st.session_state.get("monitor_active", {}).get(job_id)
@@ -275,17 +277,39 @@ def analyses(rounds: pd.DataFrame, epochs: pd.DataFrame, events: list[dict]) -> 
             st.info("Analyses appear after the first pruning round.")
 
 
+@errors.guarded
 def masks_part(job_id: str) -> None:
+    """The mask heatmaps of the job (refreshed on a slower timer than :func:`live`)."""
     record = state.job(job_id)
     if record is not None:
         mask_view(record, events_to_frames(state.feed(job_id))[0])
 
 
+def unreadable(job_id: str) -> str | None:
+    """Why the job cannot be shown — its record or one of its events cannot be read — or None."""
+    try:
+        record = state.job(job_id)
+        if record is not None and not data.readable(record):
+            return errors.problem(job_id, record.get("error") or "its record cannot be read")
+        state.feed(job_id)
+    except CorruptRecord as exc:
+        return errors.problem(job_id, exc)
+    return None
+
+
 def show(job_id: str) -> None:
-    """The whole Monitor view of one job."""
+    """The whole Monitor view of one job, or an error naming it when it cannot be read."""
+    reason = unreadable(job_id)
+    if reason is not None:
+        st.error(plain(reason), icon=":material/error:")
+        st.caption("Only this job is affected: choose another one above.")
+        return
     record = state.job(job_id)
-    active = record is not None and record["status"] in ACTIVE
-    if record is not None and record["status"] == "queued":
+    if record is None:
+        st.error(plain(f"Job {job_id} disappeared from the store."))
+        return
+    active = record["status"] in ACTIVE
+    if record["status"] == "queued":
         launcher.ensure_worker(state.cache_dir())      # e.g. the app restarted after its worker left
     st.fragment(live, run_every=LIVE_SECONDS if active else None)(job_id)
     st.subheader("Masks")

@@ -64,7 +64,10 @@ def load_plugins() -> list[str]:
 
 def config_of(record: dict) -> Config | None:
     """A job's config, or None when it names a method this app has not loaded (a plug-in file
-    given only to the CLI: add it to ``$PRUNELAB_PLUGINS`` to see its plan here)."""
+    given only to the CLI: add it to ``$PRUNELAB_PLUGINS`` to see its plan here) or when the
+    record could not be read (no config)."""
+    if not data.readable(record):
+        return None
     try:
         return Config.from_dict(record["config"])
     except ConfigError:
@@ -77,6 +80,8 @@ def jobs() -> list[dict]:
 
 
 def job(job_id: str) -> dict | None:
+    """The job's record, or None if the store has no such job; a CorruptRecord (a StoreError)
+    when the record cannot be read."""
     try:
         return store().get_job(job_id)
     except KeyError:

@@ -134,7 +134,7 @@ def test_monitor_shows_a_finished_job_from_the_url(store_dir, no_worker):
     assert len(at.get("download_button")) == 4
     assert not [b for b in at.button if b.label in ("Cancel", "Resume")]
     assert at.query_params["job"] == job_id
-    # |w| of the last round, read from weights/latest.pt by a subprocess (torch stays out of the app)
+    # |w| of the last round, read from weights/round_<r>.pt by a subprocess (torch stays out of the app)
     at.toggle(key="mask_weights").set_value(True).run()
     no_exception(at)
     heatmaps = [json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")][-3:]

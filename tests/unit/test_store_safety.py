@@ -260,3 +260,18 @@ def test_a_device_this_machine_lacks_is_refused_naming_the_allowed_ones():
     with pytest.raises(ValueError, match=r"device: got 'cuda:7'"):
         resolve_device("cuda:7")
     assert resolve_device("cpu").type == "cpu"
+
+
+def test_an_app_job_may_read_data_only_inside_the_allowed_roots(tmp_path, monkeypatch):
+    from pruning_core.config import ConfigError
+    from pruning_core.datadirs import check_app_data_dir
+
+    monkeypatch.setenv("PRUNELAB_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("PRUNELAB_DATA_ROOTS", raising=False)
+    check_app_data_dir(None)
+    check_app_data_dir(str(tmp_path / "data" / "cifar"))
+    for escaping in (str(tmp_path / "data" / ".." / "escaped"), "/etc", str(tmp_path / "elsewhere")):
+        with pytest.raises(ConfigError, match=r"dataset.data_dir: .*PRUNELAB_DATA_ROOTS"):
+            check_app_data_dir(escaping)
+    monkeypatch.setenv("PRUNELAB_DATA_ROOTS", str(tmp_path / "elsewhere"))
+    check_app_data_dir(str(tmp_path / "elsewhere" / "mnist"))
