@@ -73,6 +73,8 @@ class RunContext:
     should_stop: Callable[[], bool]           # polled between training steps
     progress: Progress
     resume: bool = False
+    dense_root: Any = None                    # the store root where round 0 is shared; None = off
+    job_id: str | None = None
 
 
 def round_generator(seed: int, round_index: int) -> torch.Generator:
@@ -189,7 +191,8 @@ class RepeatRun:
         A run that keeps one optimizer across rounds needs the optimizer state saved with that
         round; without it the repeat starts again (``resumed`` with ``restarted``)."""
         state = self.files.committed()
-        if state is None:
+        if state is None:               # killed before its first commit: what it emitted is superseded
+            self.ctx.emit("resumed", repeat=self.repeat, from_round=-1, restarted=True)
             return None
         done = state["round"]
         indices = [r.index for r in self.plan.rounds]
@@ -323,13 +326,71 @@ class RepeatRun:
 
 
 def run_repeat(ctx: RunContext, repeat: int) -> None:
-    """One repeat: every planned round through the algorithm's hooks, resuming if asked."""
+    """One repeat: every planned round through the algorithm's hooks, resuming if asked, and
+    with round 0 reused from another job or published for others where it can be shared."""
     algorithm = ctx.config.algorithm
+    shared = SharedDense(ctx, repeat)
+    if shared.key is not None:
+        ctx = dataclasses.replace(ctx, emit=shared.recording(ctx.emit))
     run = RepeatRun(ctx, repeat)
     done = run.resume() if ctx.resume else None
+    if done is None:
+        done = shared.reuse(run)
     if done is None:
         run.start()
     for step in ctx.plan.rounds:
         if done is None or step.index > done:
             algorithm.run_round(run, step)
+            if step.index == 0:
+                shared.publish(run)
     algorithm.finish(run)
+
+
+class SharedDense:
+    """Round 0 of one repeat, shared through :mod:`pruning_core.dense` (OpenLTH's levels)."""
+
+    def __init__(self, ctx: RunContext, repeat: int):
+        from .dense import dense_key
+
+        self.ctx, self.repeat = ctx, repeat
+        self.key = dense_key(ctx.config, repeat) if ctx.dense_root is not None else None
+        self.events: list[dict] = []
+
+    def recording(self, emit: Callable[..., None]) -> Callable[..., None]:
+        """``emit`` that also keeps this repeat's round-0 epoch and round events."""
+        def record(kind: str, **fields: Any) -> None:
+            if kind in ("epoch", "round") and fields.get("round") == 0 and fields.get("repeat") == self.repeat:
+                self.events.append({"type": kind, **fields})
+            emit(kind, **fields)
+        return record
+
+    def publish(self, run: RepeatRun) -> None:
+        """Offer the round 0 this repeat just trained and committed to later jobs."""
+        from .dense import publish, published
+
+        if self.key is not None and not published(self.ctx.dense_root, self.key) and self.events:
+            publish(self.ctx.dense_root, self.key, run.files, self.events,
+                    {"job": self.ctx.job_id, "repeat": self.repeat})
+
+    def reuse(self, run: RepeatRun) -> int | None:
+        """Take round 0 from the job that published it: its files, its events (marked
+        ``dense_from``), the commit; return 0, or None when there is nothing to reuse."""
+        from .dense import published, reuse
+
+        if self.key is None or not published(self.ctx.dense_root, self.key):
+            return None
+        events, source = reuse(self.ctx.dense_root, self.key, run.files)
+        mask_file = str(run.files.mask_file(0).relative_to(self.ctx.run_dir.root))
+        for event in events:
+            fields = {k: v for k, v in event.items() if k not in ("type", "job", "time")}
+            fields.update(repeat=self.repeat, dense_from=source)
+            if event["type"] == "round":
+                fields["mask_file"] = mask_file
+            else:
+                self.ctx.progress.epoch_done()
+            self.ctx.emit(event["type"], **fields)
+        run.load_state(run.files.load_weights("round_000", self.ctx.device))
+        run.masks = full_masks(run.params)
+        run.files.commit({"round": 0, "weights": "round_000", "cumulative_epochs": 0,
+                          "pruner": run.pruner.state_dict(), "memo": run.memo})
+        return 0
