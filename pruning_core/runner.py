@@ -24,6 +24,7 @@ import torch
 from .config import Config
 from .data import load_dataset
 from .datadirs import check_app_data_dir
+from .dense import dense_keys
 from .devices import device_label, resolve_device
 from .errors import StoreError
 from .events import Event, events_to_frames, make_event
@@ -37,6 +38,7 @@ from .summary import build_summary
 from .train import Cancelled
 
 HEARTBEAT_SECONDS = 1.0
+SHARE_DENSE_ENV = "PRUNELAB_SHARE_DENSE"
 
 
 @dataclass
@@ -62,7 +64,8 @@ class RunResult:
 
 def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, *,
         cache_dir: str | pathlib.Path | None = None, job_id: str | None = None,
-        cancel: threading.Event | None = None, resume: bool = False, origin: str = "api") -> RunResult:
+        cancel: threading.Event | None = None, resume: bool = False, origin: str = "api",
+        share_dense: bool | None = None) -> RunResult:
     """Run a pruning experiment and return its results.
 
     ``config`` is a :class:`Config` or a partial dict (validated here). Events go to the job
@@ -70,7 +73,9 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
     existing (queued) job and ``resume=True`` to continue it after its last finished round.
     Setting ``cancel`` stops the run between two training steps; the status becomes ``cancelled``
     and finished rounds are kept. An exception is recorded in the job (status ``failed``, with
-    its traceback) and re-raised.
+    its traceback) and re-raised. ``share_dense`` (default: on unless ``$PRUNELAB_SHARE_DENSE``
+    is ``0``) reuses round 0 from an earlier job of the same store with the same dense phase
+    (:mod:`pruning_core.dense`), and publishes the round 0 it trains.
     """
     with JobStore(cache_dir) as store:
         try:
@@ -83,8 +88,9 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
             raise
         if job_id is None:
             job_id = store.create_job(config.to_dict(), config.hash(), status="running", origin=origin,
-                                      plugins=loaded_plugin_files())["id"]
-        _run_job(store, config, job_id, on_event, cancel, resume, origin)
+                                      plugins=loaded_plugin_files(), dense_keys=dense_keys(config))["id"]
+        _run_job(store, config, job_id, on_event, cancel, resume, origin,
+                 share_dense if share_dense is not None else os.environ.get(SHARE_DENSE_ENV, "1") != "0")
         return load_result(job_id, store=store)
 
 
@@ -98,7 +104,8 @@ def _epochs_committed(config: Config, plan, run_dir: RunDir) -> int:
     return done
 
 
-def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, resume: bool, origin: str) -> None:
+def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, resume: bool, origin: str,
+             share_dense: bool) -> None:
     """Run every repeat of an existing job record, and record in it how the run ended.
 
     Everything, from reading the job's run folder on, happens inside one ``try``: whatever fails
@@ -146,7 +153,8 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
         for repeat in range(config.repeats):
             emit("run_started", config_hash=config.hash(), device=device_label(device), repeat=repeat,
                  seed=config.seed + repeat, planned_epochs=progress.total, dataset_source=data.source)
-            run_repeat(RunContext(config, plan, data, device, run_dir, emit, should_stop, progress, resume), repeat)
+            run_repeat(RunContext(config, plan, data, device, run_dir, emit, should_stop, progress, resume,
+                                  dense_root=store.root if share_dense else None, job_id=job_id), repeat)
         status = "finished"
     except Cancelled:
         status = "cancelled"

@@ -4,6 +4,7 @@ Layout under the cache dir (``$PRUNELAB_CACHE`` or ``<repo>/cache``)::
 
     store/jobs/     diskcache: job id -> job record (dict)
     store/events/   diskcache: "<job>/n" -> count, "<job>/<seq>" -> event (dict)
+    store/sweeps/   diskcache: sweep id -> sweep record (base config, axes, job ids)
     runs/<job>/     masks (bit-packed .npz per round), weights (.pt), exports
 
 Both caches use ``eviction_policy="none"`` (diskcache's default silently evicts once 1 GB is
@@ -20,6 +21,8 @@ read-only store raises a :class:`~pruning_core.errors.StoreError` naming the sto
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import pathlib
 import time
@@ -33,7 +36,7 @@ ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
                "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
-               "plugins")
+               "plugins", "sweep", "axes", "dense_keys")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
 
@@ -106,12 +109,15 @@ class JobStore:
                 make_private(folder)
         self._jobs = open_cache(self.root / "store" / "jobs")
         self._events = open_cache(self.root / "store" / "events")
+        self._sweeps = open_cache(self.root / "store" / "sweeps")
         self._jobs_file = self.root / "store" / "jobs" / "cache.db"
+        self._sweeps_file = self.root / "store" / "sweeps" / "cache.db"
         self._events_file = self.root / "store" / "events" / "cache.db"
 
     def close(self) -> None:
         self._jobs.close()
         self._events.close()
+        self._sweeps.close()
 
     def __enter__(self) -> JobStore:
         return self
@@ -121,27 +127,88 @@ class JobStore:
 
     # ---- job records -------------------------------------------------------------------------
 
+    def _new_record(self, config: dict, config_hash: str, status: str, origin: str, name: str | None,
+                    plugins: list[str] | None, now: float, **extra: Any) -> dict:
+        """A fresh job record with a unique id (creation time + config hash prefix); call inside a
+        transaction of the jobs cache."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+        job_id, n = f"{stamp}-{config_hash[:8]}", 1
+        while job_id in self._jobs:
+            n += 1
+            job_id = f"{stamp}-{config_hash[:8]}-{n}"
+        return {**dict.fromkeys(RECORD_KEYS), "id": job_id, "name": name or job_id, "config": config,
+                "config_hash": config_hash, "status": status, "origin": origin, "created": now,
+                "cancel_requested": False, "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
+                "plugins": list(plugins or []), **extra}
+
     @_guarded("written")
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",
-                   origin: str = "app", name: str | None = None, plugins: list[str] | None = None) -> dict:
+                   origin: str = "app", name: str | None = None, plugins: list[str] | None = None,
+                   dense_keys: list[str | None] | None = None) -> dict:
         """Insert a new job record and return it (its id: creation time + config hash prefix).
 
-        ``plugins``: the plug-in files the config's methods come from; the worker loads them."""
+        ``plugins``: the plug-in files the config's methods come from; the worker loads them.
+        ``dense_keys``: per repeat, the key of its dense round 0 (:mod:`pruning_core.dense`)."""
+        with self._jobs.transact():
+            record = self._new_record(config, config_hash, status, origin, name, plugins, time.time(),
+                                      dense_keys=dense_keys)
+            self._jobs[record["id"]] = record
+        self.run_dir(record["id"]).mkdir()
+        return record
+
+    @_guarded("written")
+    def create_sweep(self, spec: dict, members: list[tuple[dict, str, dict, list]], *, name: str | None = None,
+                     origin: str = "app", plugins: list[str] | None = None) -> dict:
+        """Queue every member of a sweep at once and return the sweep record.
+
+        ``spec``: what defines the sweep (base config, axes, zipped); ``members``: (config,
+        config hash, axis values, dense keys) per job. All jobs enter the queue in one transaction, so a
+        sweep is never half-queued; each job records its sweep and axis values."""
         now = time.time()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        with self._jobs.transact():
-            job_id, n = f"{stamp}-{config_hash[:8]}", 1
-            while job_id in self._jobs:
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+        with self._sweeps.transact():
+            sweep_id, n = f"{stamp}-sweep-{digest[:8]}", 1
+            while sweep_id in self._sweeps:
                 n += 1
-                job_id = f"{stamp}-{config_hash[:8]}-{n}"
-            record = {**dict.fromkeys(RECORD_KEYS), "id": job_id, "name": name or job_id, "config": config,
-                      "config_hash": config_hash, "status": status, "origin": origin, "created": now,
-                      "cancel_requested": False,
-                      "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
-                      "plugins": list(plugins or [])}
-            self._jobs[job_id] = record
-        self.run_dir(job_id).mkdir()
-        return record
+                sweep_id = f"{stamp}-sweep-{digest[:8]}-{n}"
+            with self._jobs.transact():
+                records = []
+                for i, (config, config_hash, values, keys) in enumerate(members):
+                    label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
+                    record = self._new_record(config, config_hash, "queued", origin,
+                                              f"{name or sweep_id} · {label}", plugins, now + i * 1e-6,
+                                              sweep=sweep_id, axes=values, dense_keys=keys)
+                    self._jobs[record["id"]] = record
+                    records.append(record)
+            sweep = {"id": sweep_id, "name": name or sweep_id, "created": now, "origin": origin, **spec,
+                     "jobs": [r["id"] for r in records]}
+            self._sweeps[sweep_id] = sweep
+        for record in records:
+            self.run_dir(record["id"]).mkdir()
+        return sweep
+
+    @_guarded("read")
+    def get_sweep(self, sweep_id: str) -> dict:
+        """The sweep record (its spec and job ids); KeyError if there is none."""
+        try:
+            sweep = self._sweeps.get(sweep_id)
+        except CorruptRecord as exc:
+            raise CorruptRecord(f"sweep {sweep_id}: its record in {self._sweeps_file} is unreadable: {exc}") from None
+        if sweep is None:
+            raise KeyError(f"no sweep {sweep_id!r} in {self.root}")
+        return sweep
+
+    @_guarded("read")
+    def list_sweeps(self) -> list[dict]:
+        """Every readable sweep record, newest first."""
+        out = []
+        for key in self._sweeps.iterkeys():
+            try:
+                out.append(self.get_sweep(key))
+            except CorruptRecord:
+                continue
+        return sorted(out, key=lambda s: s["id"], reverse=True)
 
     def _read(self, job_id: str) -> dict | None:
         """The stored record (None if there is none); CorruptRecord if it cannot be read."""
@@ -209,24 +276,51 @@ class JobStore:
     @_guarded("written")
     def claim_next(self, worker_pid: int, device: str | None = None) -> dict | None:
         """Atomically take the oldest queued job for this worker (status → running), or None.
-        Unreadable records are skipped: they are listed as unreadable and never block the queue."""
+
+        Unreadable records are skipped: they are listed as unreadable and never block the queue.
+        A job whose dense round 0 another running job is training now waits until that round is
+        published (:mod:`pruning_core.dense`), so it reuses it instead of training it again."""
+        from ..dense import published
+
         with self._jobs.transact():
-            queued = []
+            queued, training = [], set()
             for job_id, _ in self._keys():
                 try:
                     record = self._read(job_id) if job_id is not None else None
                 except CorruptRecord:
                     continue
-                if record is not None and record["status"] == "queued":
+                if record is None:
+                    continue
+                if record["status"] == "queued":
                     queued.append(record)
-            if not queued:
+                elif self._with_liveness(record)["status"] == "running":
+                    training |= {k for k in record.get("dense_keys") or [] if k and not published(self.root, k)}
+            waiting = [r for r in queued if training & set(r.get("dense_keys") or [])]
+            ready = [r for r in queued if r not in waiting]
+            if not ready:
                 return None
-            record = min(queued, key=lambda r: r["created"])
-            now = time.time()
-            record.update(status="running", worker_pid=worker_pid, started=record["started"] or now,
-                          heartbeat=now, device=device or record["device"])
-            self._jobs[record["id"]] = record
-            return record
+            return self._take(min(ready, key=lambda r: r["created"]), worker_pid, device)
+
+    @_guarded("written")
+    def claim(self, job_id: str, worker_pid: int, device: str | None = None) -> dict | None:
+        """Atomically take one given job if it is queued (an executor that dispatches jobs itself);
+        None when it is not (finished, cancelled, unreadable, or claimed by another worker)."""
+        with self._jobs.transact():
+            try:
+                record = self._read(job_id)
+            except CorruptRecord:
+                return None
+            if record is None or record["status"] != "queued":
+                return None
+            return self._take(record, worker_pid, device)
+
+    def _take(self, record: dict, worker_pid: int, device: str | None) -> dict:
+        """Mark a queued record as running for this worker (inside a transaction)."""
+        now = time.time()
+        record.update(status="running", worker_pid=worker_pid, started=record["started"] or now, heartbeat=now,
+                      device=device or record["device"], error=None, traceback=None)
+        self._jobs[record["id"]] = record
+        return record
 
     @_guarded("read")
     def has_queued(self) -> bool:

@@ -87,12 +87,52 @@ def _say(message: str) -> None:
         pass
 
 
-def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float = 10.0) -> int:
-    """Run queued jobs until the queue has been empty for ``idle_exit_seconds``.
+def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = None) -> int:
+    """Claim and run queued jobs in this process until the queue has been empty for
+    ``idle_exit_seconds``; return the exit code.
 
-    Before exiting, the worker lets go of the lock and looks at the queue once more: a job
-    submitted while it was deciding to leave either sees no worker (and its submitter starts
-    one) or is seen here (and this worker takes the lock back and runs it)."""
+    With ``lock`` (a lone worker), it lets go of the lock before leaving and looks at the queue
+    once more: a job submitted while it was deciding to leave either sees no worker (and its
+    submitter starts one) or is seen here (and this worker takes the lock back and runs it)."""
+    from ..runner import run
+
+    idle_since = time.monotonic()
+    while True:
+        try:
+            record = store.claim_next(os.getpid())
+        except StoreError as exc:
+            _say(f"worker stopped: {exc}")
+            return 1
+        if record is None:
+            if store.has_queued():          # jobs waiting for a dense round 0 another job trains
+                idle_since = time.monotonic()
+            if time.monotonic() - idle_since <= idle_exit_seconds:
+                time.sleep(POLL_SECONDS)
+                continue
+            if lock is None:
+                return 0
+            lock.release()
+            if not store.has_queued() or not lock.acquire():
+                return 0
+            idle_since = time.monotonic()
+            continue
+        try:
+            run(record["config"], cache_dir=store.root, job_id=record["id"],
+                resume=bool(record.get("resume")), origin=record["origin"])
+        except Exception as exc:  # recorded in the job by run(); keep serving the queue
+            _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
+        idle_since = time.monotonic()
+
+
+def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float = 10.0,
+         slots: int | None = 1) -> int:
+    """Serve the store's queue until it has been empty for ``idle_exit_seconds``.
+
+    ``slots = 1`` runs jobs one at a time in this process. ``slots > 1`` (or None: one per GPU,
+    else :func:`~pruning_core.jobs.slots.default_cpu_slots`) makes this process a scheduler: it
+    holds the store's lock and keeps that many slot processes (``python -m pruning_core slot``),
+    each serving the same queue with its own GPU or its share of the CPU cores; claims are
+    atomic, so no job runs twice."""
     store = JobStore(cache_dir)
     lock = WorkerLock(worker_lock_path(store.root))
     if not lock.acquire():               # before importing torch (seconds), so a second worker sees it
@@ -100,30 +140,12 @@ def work(cache_dir: str | pathlib.Path | None = None, idle_exit_seconds: float =
         store.close()
         return 0
     try:
-        from ..runner import run
-
-        idle_since = time.monotonic()
-        while True:
-            try:
-                record = store.claim_next(os.getpid())
-            except StoreError as exc:
-                _say(f"worker stopped: {exc}")
-                return 1
-            if record is None:
-                if time.monotonic() - idle_since <= idle_exit_seconds:
-                    time.sleep(POLL_SECONDS)
-                    continue
-                lock.release()
-                if not store.has_queued() or not lock.acquire():
-                    return 0
-                idle_since = time.monotonic()
-                continue
-            try:
-                run(record["config"], cache_dir=store.root, job_id=record["id"],
-                    resume=bool(record.get("resume")), origin=record["origin"])
-            except Exception as exc:  # recorded in the job by run(); keep serving the queue
-                _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
-            idle_since = time.monotonic()
+        if slots != 1:
+            from .slots import schedule, slot_environments
+            environments = slot_environments(slots)
+            if len(environments) > 1:
+                return schedule(store, lock, idle_exit_seconds, environments)
+        return serve(store, idle_exit_seconds, lock)        # one slot: this process is it
     finally:
         lock.release()
         store.close()
