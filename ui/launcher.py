@@ -26,9 +26,11 @@ import threading
 
 from pruning_core.config import Config
 from pruning_core.datadirs import check_app_data_dir
+from pruning_core.dense import dense_keys
 from pruning_core.jobs.store import JobStore, default_cache_dir
 from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import loaded_plugin_files
+from pruning_core.sweeps import Grid, queue_sweep
 
 WORKER_IDLE_EXIT_SECONDS = 60.0
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -62,7 +64,7 @@ def ensure_worker(cache_dir: str | pathlib.Path | None = None) -> int:
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pruning_core", "--cache", str(root), "worker",
-             "--idle-exit", str(WORKER_IDLE_EXIT_SECONDS)],
+             "--idle-exit", str(WORKER_IDLE_EXIT_SECONDS), "--slots", "auto"],
             cwd=str(REPO_ROOT), env=env, stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     os.chmod(log_path, 0o600)
@@ -89,9 +91,42 @@ def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: st
         check_app_data_dir(config.dataset.data_dir)
     with JobStore(cache_dir) as store:
         job_id = store.create_job(config.to_dict(), config.hash(), status="queued", origin=origin,
-                                  name=name, plugins=loaded_plugin_files())["id"]
+                                  name=name, plugins=loaded_plugin_files(), dense_keys=dense_keys(config))["id"]
     ensure_worker(cache_dir)
     return job_id
+
+
+def submit_sweep(grid: Grid, cache_dir: str | pathlib.Path | None = None, name: str | None = None,
+                 confirmed: bool = False, origin: str = "app") -> dict:
+    """Queue every member of ``grid`` (validated: nothing is queued if one is invalid) as one
+    sweep and make sure a worker will run it; return the sweep record."""
+    if origin == "app":
+        for member in grid.members:
+            check_app_data_dir(member.config.dataset.data_dir)
+    sweep = queue_sweep(grid, cache_dir, name=name, origin=origin, confirmed=confirmed,
+                        plugins=loaded_plugin_files())
+    ensure_worker(cache_dir)
+    return sweep
+
+
+def cancel_sweep(sweep_id: str, cache_dir: str | pathlib.Path | None = None, job_id: str | None = None) -> None:
+    """Cancel every unfinished job of a sweep (or only ``job_id``); finished rounds stay."""
+    with JobStore(cache_dir) as store:
+        for job in [job_id] if job_id else store.get_sweep(sweep_id)["jobs"]:
+            if store.get_job(job)["status"] in ("queued", "running"):
+                store.request_cancel(job)
+
+
+def resume_sweep(sweep_id: str, cache_dir: str | pathlib.Path | None = None) -> int:
+    """Requeue a sweep's interrupted, failed and cancelled jobs; return how many."""
+    with JobStore(cache_dir) as store:
+        stopped = [j for j in store.get_sweep(sweep_id)["jobs"]
+                   if store.get_job(j)["status"] in ("interrupted", "failed", "cancelled")]
+        for job in stopped:
+            store.requeue(job)
+    if stopped:
+        ensure_worker(cache_dir)
+    return len(stopped)
 
 
 def resume(job_id: str, cache_dir: str | pathlib.Path | None = None) -> None:

@@ -1,0 +1,605 @@
+"""The Ray executor: a sweep's jobs run as Ray tasks on a cluster (or a local Ray), the job store
+stays on this machine.
+
+``execute_ray(sweep, cache_dir, on_job_done, address=..., slots=...)`` is the ``ray`` executor of
+:func:`pruning_core.sweeps.execute.execute`. Ray is optional (``pip install -r
+requirements-ray.txt``) and imported only here, only when this executor is chosen.
+
+Why Ray core tasks and not Ray Tune
+-----------------------------------
+The job store already is the experiment record: the grid is expanded and validated before
+anything is queued, every job has a record, an event stream, a run folder, a Cancel button and
+its own resume (``store.requeue``). Tune would bring a second of each — its own grid
+(``grid_search``), trial ids, experiment folder, checkpoint format and restore (of a whole
+experiment, not of one requeued job) — and its checkpoints travel through a *storage path* that
+every node must reach (a shared file system or a cloud bucket), which is exactly what remote nodes
+here do not have. Stopping one trial from outside takes a custom stopper that acts only when the
+trial reports. What is left of Tune for us — fractional GPUs, placement, retries — is Ray core
+(``num_gpus=0.5`` on a task). So each job is one Ray task, and a small actor carries its events
+and files back to this process, which writes them into the store.
+
+How a job runs
+--------------
+* **Claim.** The driver (this process) claims a queued job of the sweep in the store — status
+  ``running``, ``worker_pid`` = this process, a heartbeat — before dispatching it, so the local
+  worker never runs it too, and only while fewer than ``slots`` (default: what the cluster's CPUs
+  or GPUs hold) of its jobs are in flight; the others stay queued. A finished job is never rerun;
+  a requeued one (``resume=True``) resumes.
+* **Remote run.** The task runs :func:`pruning_core.runner.run` in a private temporary cache on
+  whatever node Ray picks (a requeued job's run folder is sent along first and written there).
+  Every event goes back through the actor with the run-folder files that changed since the last
+  one (the ``round`` event brings its masks and weights, the next one the commit point
+  ``state.json``, always after the files it names, and the superseded files the commit deleted).
+* **Store.** The driver writes those files into ``runs/<job>/`` (:func:`~pruning_core.rundir.atomic_write`,
+  ``state.json`` last), appends each event under the real job id, keeps the heartbeat and the
+  progress fresh and records how the task ended (``finished``; ``failed`` with the remote error;
+  ``cancelled``; ``interrupted`` when the Ray worker or node died: resumable like any job). The
+  Monitor, Compare and sweep pages read the store as for a local job, live.
+* **Cancel.** A job whose record asks for cancellation (the Cancel button, ``store.request_cancel``)
+  is told so through the actor; the run stops between two training steps, as a local one does,
+  and its finished rounds stay. A task that has not started, or that does not stop within
+  :data:`CANCEL_GRACE_SECONDS`, is cancelled by Ray (``ray.cancel(force=True)``).
+
+Code and data on the nodes
+--------------------------
+When this executor starts Ray (or connects to ``address``), it ships the ``pruning_core`` package
+with the job (``runtime_env={"py_modules": ...}``, :func:`ray_runtime_env`), so the nodes run this
+very code; they need Prunelab's requirements (``requirements.txt``) installed. A node loads
+datasets from its own data folder (``$PRUNELAB_DATA`` there, which a local Ray inherits from
+this process). Plug-in files the jobs use are sent with each job. A Ray that is already
+initialised (``ray.init`` in a notebook) is used as it is and left running: give it
+``runtime_env=ray_runtime_env()`` where its workers cannot import ``pruning_core``.
+
+Round 0 is not shared between jobs under Ray (each task's cache is private), so jobs that
+differ only after round 0 each train it; their results are the same as with sharing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import PrunelabError
+from .execute import STOPPED, job_states
+
+INSTALL_HINT = "the ray executor needs Ray: pip install -r requirements-ray.txt"
+POLL_SECONDS = 0.2               # the driver's loop: drain messages, finished tasks, dispatch
+HEARTBEAT_SECONDS = 2.0          # the driver refreshes each running job's heartbeat and progress this often
+CANCEL_POLL_SECONDS = 0.5        # a task asks whether its job was cancelled, and ships new files, this often
+CANCEL_GRACE_SECONDS = 20.0      # then Ray kills a task that has not stopped by itself
+CONNECT_TIMEOUT_SECONDS = 10.0   # reaching a cluster's address
+CPUS_PER_JOB = 1.0
+GPUS_PER_JOB_ENV = "PRUNELAB_RAY_GPUS_PER_JOB"   # e.g. 0.5: two jobs share a GPU
+
+
+class RayExecutorError(PrunelabError):
+    """Ray is missing, or the cluster at the given address cannot be reached."""
+
+
+def import_ray():
+    """The ``ray`` module, or a RayExecutorError saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayExecutorError(f"{INSTALL_HINT} ({exc})") from None
+    return ray
+
+
+def ray_runtime_env(local: bool = True) -> dict:
+    """The runtime environment Prunelab's tasks need: this ``pruning_core`` package shipped to
+    every node (so the nodes run the driver's code), and for a local Ray the data folder of this
+    process. Pass it to your own ``ray.init(runtime_env=...)``."""
+    from ..datadirs import default_data_dir
+
+    package = pathlib.Path(__file__).resolve().parents[1]
+    env: dict[str, Any] = {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}
+    data = os.environ.get("PRUNELAB_DATA") or (str(default_data_dir()) if local else None)
+    if data:
+        env["env_vars"] = {"PRUNELAB_DATA": data}
+    return env
+
+
+def check_reachable(address: str) -> None:
+    """A RayExecutorError naming ``address`` unless something listens there (within
+    :data:`CONNECT_TIMEOUT_SECONDS`); ``auto`` and ``local`` are Ray's to resolve."""
+    target = address.split("://", 1)[-1]
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as exc:
+        raise RayExecutorError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
+                               "(is `ray start --head` running there, and is the port open?)") from None
+
+
+def connect(ray, address: str | None, slots: int | None) -> bool:
+    """Initialise Ray unless it already is: a local instance (``slots`` CPUs) when ``address`` is
+    None, else the cluster at ``address``. Return whether this call initialised it (and so must
+    shut it down)."""
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(num_cpus=slots, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+                 runtime_env=ray_runtime_env(local=True))
+        return True
+    check_reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=False, ignore_reinit_error=True,
+                 runtime_env=ray_runtime_env(local=False))
+    except (ConnectionError, TimeoutError, OSError, RuntimeError, ValueError) as exc:
+        raise RayExecutorError(f"cannot connect to the Ray cluster at {address}: {type(exc).__name__}: {exc}") \
+            from None
+    return True
+
+
+# ---- the channel between the tasks and the driver -----------------------------------------------
+
+class Channel:
+    """A Ray actor (one per :func:`execute_ray` call): tasks push their messages, the driver
+    drains them; the driver marks jobs cancelled, tasks ask. Calls from one task run in order."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, dict]] = []
+        self.cancelled: set[str] = set()
+
+    def push(self, job_id: str, message: dict) -> None:
+        self.messages.append((job_id, message))
+
+    def drain(self) -> list[tuple[str, dict]]:
+        out, self.messages = self.messages, []
+        return out
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.add(job_id)
+
+    def is_cancelled(self, job_id: str) -> bool:
+        return job_id in self.cancelled
+
+
+# ---- the remote side ----------------------------------------------------------------------------
+
+def _is_shippable(rel: pathlib.PurePath) -> bool:
+    """A run-folder file worth shipping: not a partial (temporary) file of a writer."""
+    from ..rundir import is_temporary
+
+    return not is_temporary(pathlib.Path(rel.name))
+
+
+class FolderShipper:
+    """What changed in a run folder since the last call: files (new or rewritten, ``state.json``
+    files last) and the files deleted."""
+
+    def __init__(self, root: pathlib.Path):
+        self.root = root
+        self.seen = self._scan()
+
+    def _scan(self) -> dict[str, tuple]:
+        out = {}
+        if not self.root.is_dir():
+            return out
+        for path in self.root.rglob("*"):
+            rel = path.relative_to(self.root)
+            if not _is_shippable(rel):
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            if path.is_file():
+                out[rel.as_posix()] = (st.st_ino, st.st_mtime_ns, st.st_size)
+        return out
+
+    def changes(self) -> dict:
+        now = self._scan()
+        changed = sorted((rel for rel, sig in now.items() if self.seen.get(rel) != sig),
+                         key=lambda rel: (rel.endswith("state.json"), rel))
+        files = []
+        for rel in changed:
+            try:
+                files.append((rel, (self.root / rel).read_bytes()))
+            except FileNotFoundError:
+                now.pop(rel)
+        removed = sorted(rel for rel in self.seen if rel not in now)
+        self.seen = now
+        return {"files": files, "removed": removed}
+
+
+def run_job_task(job: dict, channel, files: list, plugins: list, threads: int) -> dict:
+    """The Ray task of one job: run it in a private temporary cache, stream its events and files
+    to ``channel``, return how it ended (status, error, traceback, progress, device)."""
+    import ray
+    import torch
+
+    from ..jobs.store import JobStore
+    from ..registry import unload_plugin
+    from ..rundir import atomic_write
+    from ..runner import run
+
+    torch.set_num_threads(max(1, threads))
+    job_id = job["id"]
+    cancel, done, lock = threading.Event(), threading.Event(), threading.Lock()
+
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="prunelab-ray-"))
+    plugin_paths: list[str] = []
+    try:
+        for i, (name, data) in enumerate(plugins):
+            if data is None:                          # missing on the driver: fails as it would there
+                plugin_paths.append(name)
+                continue
+            path = tmp / "plugins" / f"{i:02d}" / name      # its own file name, as the driver loaded it
+            atomic_write(path, lambda f, d=data: f.write(d))
+            plugin_paths.append(str(path))
+        with JobStore(tmp / "cache") as store:
+            local_id = store.create_job(job["config"], job["config_hash"], status="queued", origin=job["origin"],
+                                        plugins=plugin_paths)["id"]
+            run_dir = store.run_dir(local_id).mkdir()
+            for rel, data in files:                   # a resumed job's run folder, state.json last
+                atomic_write(_inside(run_dir.root, rel), lambda f, d=data: f.write(d))
+            shipper = FolderShipper(run_dir.root)
+
+            def send(event: dict | None) -> None:
+                record = store.get_job(local_id)
+                with lock:
+                    ray.get(channel.push.remote(job_id, {"event": event, **shipper.changes(),
+                                                         "progress": record.get("progress"),
+                                                         "device": record.get("device")}))
+
+            def watch() -> None:
+                """Every CANCEL_POLL_SECONDS: ask whether the job was cancelled, and ship what the run
+                wrote since the last event (a round's commit lands right after its event)."""
+                while not done.wait(CANCEL_POLL_SECONDS):
+                    try:
+                        if not cancel.is_set() and ray.get(channel.is_cancelled.remote(job_id)):
+                            cancel.set()
+                        with lock:
+                            changes = shipper.changes()
+                            if changes["files"] or changes["removed"]:
+                                ray.get(channel.push.remote(job_id, {"event": None, **changes}))
+                    except Exception:                 # the driver is gone: nobody records what this job does
+                        cancel.set()
+                        return
+
+            ray.get(channel.push.remote(job_id, {"started": True, "host": socket.gethostname()}))
+            watcher = threading.Thread(target=watch, daemon=True, name="prunelab-ray-watch")
+            watcher.start()
+            crash = None
+            try:
+                run(job["config"], send, cache_dir=store.root, job_id=local_id, cancel=cancel,
+                    resume=bool(job.get("resume")), origin=job["origin"], share_dense=False)
+            except Exception as exc:                  # run() recorded it in the record (status failed)
+                crash = f"{type(exc).__name__}: {exc}"
+            finally:
+                done.set()
+                watcher.join()
+            send(None)                                # whatever changed after the last event
+            record = store.get_job(local_id)
+            if record["status"] not in ("finished", "failed", "cancelled"):   # run() could not record the end
+                record["status"], record["error"] = "failed", record.get("error") or crash or "the run ended early"
+            return {key: record.get(key) for key in ("status", "error", "traceback", "progress", "device")}
+    finally:
+        for path in plugin_paths:
+            with contextlib.suppress(Exception):
+                unload_plugin(path)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the driver side ----------------------------------------------------------------------------
+
+@dataclass
+class Flight:
+    """One job's task in flight."""
+
+    ref: Any
+    started: bool = False
+    cancel_at: float | None = None
+    killed: bool = False
+    last_beat: float = 0.0
+    progress: dict = field(default_factory=dict)
+    device: str | None = None
+    gpus: float = 0.0
+    host: str | None = None
+
+
+def _inside(root: pathlib.Path, rel: str) -> pathlib.Path:
+    """``root / rel``, refusing a path that leaves ``root``."""
+    path = pathlib.PurePosixPath(rel)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise ValueError(f"a shipped file name must stay inside the run folder: {rel!r}")
+    return root.joinpath(*path.parts)
+
+
+def run_folder_files(run_dir) -> list[tuple[str, bytes]]:
+    """Every whole file of a run folder as (relative name, bytes), ``state.json`` files last."""
+    root = run_dir.root
+    if not root.is_dir():
+        return []
+    rels = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
+    rels = sorted((r for r in rels if _is_shippable(r)), key=lambda r: (r.name == "state.json", r.as_posix()))
+    return [(r.as_posix(), (root / r).read_bytes()) for r in rels]
+
+
+def plugin_payload(paths: list[str]) -> list[tuple[str, bytes | None]]:
+    """The plug-in files a job names, as (file name, bytes); (path, None) for one that is missing."""
+    from ..registry import expand_plugin_paths
+
+    out = []
+    for path in expand_plugin_paths(paths or []):
+        try:
+            out.append((path.name, path.read_bytes()))
+        except OSError:
+            out.append((str(path), None))
+    return out
+
+
+def gpus_per_job(config: dict, cluster_gpus: float) -> float:
+    """GPUs a job asks Ray for: none on a cluster without GPUs or for a CPU config, else
+    ``$PRUNELAB_RAY_GPUS_PER_JOB`` (default 1; a fraction lets jobs share a GPU)."""
+    device = str(config.get("device") or "auto")
+    if cluster_gpus <= 0 or device == "cpu" or device.startswith("mps"):
+        return 0.0
+    return float(os.environ.get(GPUS_PER_JOB_ENV) or 1.0)
+
+
+class Driver:
+    """The loop of :func:`execute_ray`: dispatch, stream into the store, heartbeats, cancel."""
+
+    def __init__(self, ray, store, sweep: dict, on_job_done: Callable[[dict], None] | None, slots: int | None):
+        self.ray, self.store, self.sweep, self.on_job_done = ray, store, sweep, on_job_done
+        self.pid = os.getpid()
+        resources = ray.cluster_resources()
+        self.cluster_gpus = float(resources.get("GPU", 0.0))
+        self.slots_given = bool(slots)
+        self.capacity = max(1, int(slots) if slots else int(resources.get("CPU", 1.0) // CPUS_PER_JOB))
+        self.channel = ray.remote(num_cpus=0, max_restarts=0)(Channel).options(**_near_driver(ray)).remote()
+        self.task = ray.remote(max_retries=0)(run_job_task)
+        self.flights: dict[str, Flight] = {}
+        self.reported: set[str] = set()
+
+    # -- dispatch --
+
+    def room_for(self, record: dict) -> bool:
+        """Whether one more job fits: fewer than ``capacity`` in flight and, without ``slots``,
+        its GPU share free (so jobs waiting for a GPU stay queued, not "running" in Ray's queue)."""
+        if len(self.flights) >= self.capacity:
+            return False
+        gpus = gpus_per_job(record["config"], self.cluster_gpus)
+        used = sum(f.gpus for f in self.flights.values())
+        return self.slots_given or not gpus or not self.flights or used + gpus <= self.cluster_gpus + 1e-9
+
+    def dispatch(self, record: dict) -> None:
+        job_id = record["id"]
+        config = record["config"]
+        gpus = gpus_per_job(config, self.cluster_gpus)
+        files = run_folder_files(self.store.run_dir(job_id)) if record.get("resume") else []
+        if gpus and str(config.get("device", "")).startswith("cuda:"):
+            config = {**config, "device": "cuda"}     # the task sees only the GPU Ray gave it, as cuda:0
+        job = {"id": job_id, "config": config, "config_hash": record["config_hash"],
+               "origin": record.get("origin") or "api", "resume": bool(record.get("resume"))}
+        ref = self.task.options(num_cpus=CPUS_PER_JOB, num_gpus=gpus, name=f"prunelab:{job_id}").remote(
+            job, self.channel, files, plugin_payload(record.get("plugins") or []), int(CPUS_PER_JOB))
+        self.flights[job_id] = Flight(ref, last_beat=time.monotonic(), progress=dict(record.get("progress") or {}),
+                                      gpus=gpus)
+
+    def fill(self, states: dict[str, dict]) -> None:
+        """Claim and dispatch queued jobs of the sweep while there is room."""
+        for job_id in self.sweep["jobs"]:
+            if len(self.flights) >= self.capacity:
+                return
+            if job_id in self.flights or states[job_id]["status"] != "queued" or not self.room_for(states[job_id]):
+                continue
+            record = self.store.claim(job_id, self.pid)
+            if record is None:
+                continue
+            try:
+                self.dispatch(record)
+            except Exception as exc:  # noqa: BLE001 - e.g. an unreadable run folder to resume: this job fails
+                now = time.time()
+                self.store.update_job(job_id, status="failed", finished=now, heartbeat=now,
+                                      error=f"the Ray executor could not start it: {type(exc).__name__}: {exc}",
+                                      traceback=traceback.format_exc())
+
+    # -- messages --
+
+    def drain(self) -> None:
+        for job_id, message in self.ray.get(self.channel.drain.remote()):
+            self.apply(job_id, message)
+
+    def apply(self, job_id: str, message: dict) -> None:
+        from ..rundir import atomic_write
+
+        flight = self.flights.get(job_id)
+        if message.get("started"):
+            if flight is not None:
+                flight.started, flight.host = True, message.get("host")
+            return
+        root = self.store.run_dir(job_id).mkdir().root
+        for rel, data in message.get("files", ()):
+            atomic_write(_inside(root, rel), lambda f, d=data: f.write(d))
+        for rel in message.get("removed", ()):
+            _inside(root, rel).unlink(missing_ok=True)
+        event = message.get("event")
+        if event is not None:
+            self.store.append_event(job_id, {**event, "job": job_id})
+        if flight is not None:
+            if message.get("progress"):
+                flight.progress = dict(message["progress"])
+            if event is not None and event.get("type") == "run_started" and event.get("planned_epochs") is not None:
+                flight.progress["epochs_total"] = event["planned_epochs"]
+            if message.get("device"):
+                flight.device = message["device"]
+
+    # -- heartbeats, cancel, ends --
+
+    def beat(self) -> None:
+        now = time.monotonic()
+        for job_id, flight in self.flights.items():
+            if now - flight.last_beat >= HEARTBEAT_SECONDS:
+                flight.last_beat = now
+                fields = {"progress": flight.progress} if flight.progress else {}
+                if flight.device:
+                    fields["device"] = flight.device
+                if self.store.heartbeat(job_id, **fields) and flight.cancel_at is None:
+                    self.cancel(job_id, flight)
+            if flight.cancel_at is not None and not flight.killed and now - flight.cancel_at > CANCEL_GRACE_SECONDS:
+                self.kill(flight)
+
+    def cancel(self, job_id: str, flight: Flight) -> None:
+        flight.cancel_at = time.monotonic()
+        self.channel.cancel.remote(job_id)
+        if not flight.started:            # nothing ran yet: take it off Ray's queue
+            self.kill(flight)
+
+    def kill(self, flight: Flight) -> None:
+        flight.killed = True
+        with contextlib.suppress(Exception):
+            self.ray.cancel(flight.ref, force=True)
+
+    def collect(self) -> None:
+        """Record the end of every task that has returned (after draining its last messages)."""
+        if not self.flights:
+            return
+        refs = [f.ref for f in self.flights.values()]
+        ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+        if not ready:
+            return
+        self.drain()
+        ready = set(ready)
+        for job_id, flight in list(self.flights.items()):
+            if flight.ref in ready:
+                self.finish(job_id, flight)
+
+    def finish(self, job_id: str, flight: Flight) -> None:
+        """Write how a returned task ended into its job record."""
+        fields = self.outcome(flight)
+        if flight.progress:
+            fields["progress"] = flight.progress
+        if flight.device:
+            fields["device"] = flight.device
+        now = time.time()
+        self.store.update_job(job_id, finished=now, heartbeat=now, **fields)
+        del self.flights[job_id]
+
+    def outcome(self, flight: Flight) -> dict:
+        """The record fields of a returned task: its own account, or what Ray says happened."""
+        ray = self.ray
+        try:
+            result = ray.get(flight.ref)
+        except ray.exceptions.TaskCancelledError:
+            return {"status": "cancelled"}
+        except _died_errors(ray) as exc:
+            if flight.cancel_at is not None:
+                return {"status": "cancelled"}
+            where = f" on {flight.host}" if flight.host else ""
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            return {"status": "interrupted", "error": f"the Ray worker running it{where} died ({reason}); "
+                                                      "requeue it to resume"}
+        except ray.exceptions.RayTaskError as exc:
+            if flight.killed:
+                return {"status": "cancelled"}
+            cause = getattr(exc, "cause", None) or exc
+            error = f"{type(cause).__name__}: {_first_line(cause)}"
+            if isinstance(cause, ModuleNotFoundError) and "pruning_core" in str(cause):
+                error += (" (Ray's workers cannot import Prunelab: initialise Ray with runtime_env="
+                          "pruning_core.sweeps.ray_executor.ray_runtime_env(), or let the executor start Ray)")
+            return {"status": "failed", "error": error, "traceback": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - any other Ray failure ends this job, not the sweep
+            return {"status": "failed", "error": f"{type(exc).__name__}: {_first_line(exc)}",
+                    "traceback": traceback.format_exc()}
+        if result.get("progress"):
+            flight.progress = dict(result["progress"])
+        if result.get("device"):
+            flight.device = result["device"]
+        return {"status": result["status"], "error": result.get("error"), "traceback": result.get("traceback")}
+
+    def report(self, states: dict[str, dict]) -> None:
+        for job_id, record in states.items():
+            if job_id in self.flights or job_id in self.reported or record["status"] not in STOPPED:
+                continue
+            self.reported.add(job_id)
+            if self.on_job_done is not None:
+                self.on_job_done(record)
+
+    def run(self) -> dict[str, dict]:
+        try:
+            while True:
+                self.drain()
+                self.collect()
+                self.beat()
+                states = job_states(self.store, self.sweep)
+                for job_id, flight in self.flights.items():
+                    if states[job_id].get("cancel_requested") and flight.cancel_at is None:
+                        self.cancel(job_id, flight)
+                self.report(states)
+                self.fill(states)
+                if not self.flights and len(self.reported) == len(states):
+                    return job_states(self.store, self.sweep)
+                time.sleep(POLL_SECONDS)
+        finally:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Leaving with tasks in flight (an error, Ctrl-C): stop them, keep what they shipped,
+        and leave their jobs interrupted (resumable)."""
+        for job_id, flight in list(self.flights.items()):
+            self.kill(flight)
+            with contextlib.suppress(Exception):
+                self.store.update_job(job_id, status="interrupted", heartbeat=time.time(),
+                                      error="the Ray executor stopped before the job ended (requeue it to resume)")
+        self.flights.clear()
+        with contextlib.suppress(Exception):
+            self.ray.kill(self.channel)
+
+
+def _near_driver(ray) -> dict:
+    """Actor options preferring this process's node (the channel then dies only with the driver)."""
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=True)} if node else {}
+    except Exception:  # noqa: BLE001 - a placement hint only
+        return {}
+
+
+def _died_errors(ray) -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose worker process or node died (those this Ray version has)."""
+    names = ("WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OutOfMemoryError")
+    return tuple(getattr(ray.exceptions, n) for n in names if isinstance(getattr(ray.exceptions, n, None), type))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def execute_ray(sweep: dict, cache_dir=None, on_job_done: Callable[[dict], None] | None = None, *,
+                address: str | None = None, slots: int | None = None) -> dict[str, dict]:
+    """Run a queued sweep's jobs as Ray tasks until every job has stopped; return {job id: record}.
+
+    ``address``: a Ray cluster (``ray://head:10001``, ``head:6379``, ``auto``); None starts a
+    local Ray (``slots`` CPUs) unless one is already initialised in this process, which is used
+    as it is. ``slots``: at most this many jobs in flight (default: what the cluster's CPUs, and
+    GPUs where the jobs use them, hold). ``on_job_done(record)`` is called once per job as it
+    stops. Raises RayExecutorError when Ray is not installed or ``address`` cannot be reached."""
+    from ..jobs.store import JobStore
+
+    ray = import_ray()
+    with JobStore(cache_dir) as store:
+        started = connect(ray, address, slots)
+        try:
+            return Driver(ray, store, sweep, on_job_done, slots).run()
+        finally:
+            if started:
+                ray.shutdown()
