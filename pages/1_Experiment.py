@@ -1,8 +1,9 @@
-"""Experiment: choose model, dataset, pruner, schedule and training; see the plan; launch."""
+"""Experiment: choose model, dataset, pruner, schedule and training; see the plan; launch one job,
+or vary fields and launch a sweep."""
 
 import streamlit as st
 
-from ui import errors, nav, experiment, state, widgets
+from ui import errors, nav, experiment, state, sweep_form, widgets
 
 st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
 nav.sidebar()
@@ -12,14 +13,22 @@ if copied:
     st.success("Copied from the Schedules playground: " + ", ".join(f"`{k}`" for k in copied))
 st.caption("Every field comes from the engine's config metadata; options that do not apply to the chosen "
            "method are hidden. Hover the ? next to a field for what it means and which paper setting its "
-           "default reproduces.")
+           "default reproduces. To run a grid, choose fields to vary under *Sweep*.")
 
 form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:
-    form = widgets.config_form(columns=2)
+    form = widgets.config_form(columns=2, varied=sweep_form.varied())
 with preview_col:
-    launch = st.container()
-    with errors.reported():
-        experiment.preview(form)
-    with launch, errors.reported():
-        experiment.launch_box(form)
+    with st.container(border=True):
+        axes, problems, zipped = sweep_form.editor(form)
+    if sweep_form.varied():
+        with errors.reported():
+            sweep_form.preview(form, axes, problems, zipped)
+        with st.expander("Plan of the form's config (the sweep's base)"), errors.reported():
+            experiment.preview(form)
+    else:
+        launch = st.container()
+        with errors.reported():
+            experiment.preview(form)
+        with launch, errors.reported():
+            experiment.launch_box(form)

@@ -36,6 +36,19 @@ def measured_seconds_per_epoch(model: str, dataset: str, batch_size: int) -> tup
     return data.seconds_per_epoch(pairs, model, dataset, batch_size), len(pairs)
 
 
+def epoch_estimate(config, facts: dict) -> tuple[float, str, int]:
+    """(seconds per epoch, what the estimate rests on, steps per epoch) of ``config``: measured on
+    finished jobs with the same model, dataset and batch size, else a rough guess from the FLOPs
+    in ``facts`` (``describe``)."""
+    n_train = int(facts.get("dataset", {}).get("n_train") or 0)
+    steps = -(-n_train // config.training.batch_size) or 1
+    per_epoch, n_jobs = measured_seconds_per_epoch(config.model.name, config.dataset.name, config.training.batch_size)
+    if per_epoch is None:
+        per_epoch = data.fallback_seconds_per_epoch(facts.get("dense_flops"), n_train, steps)
+        return per_epoch, "rough estimate from FLOPs (no finished run of this model, dataset and batch size yet)", steps
+    return per_epoch, f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size", steps
+
+
 def preview(form: FormResult) -> None:
     """Facts, plan charts and estimates of the form's config (or what is wrong with it)."""
     values = form.values
@@ -53,14 +66,7 @@ def preview(form: FormResult) -> None:
         return
     plan = config.plan()
     total = config.repeats * plan.total_epochs()
-    steps = -(-int(facts.get("dataset", {}).get("n_train") or 0) // config.training.batch_size) or 1
-    per_epoch, n_jobs = measured_seconds_per_epoch(config.model.name, config.dataset.name, config.training.batch_size)
-    if per_epoch is None:
-        per_epoch = data.fallback_seconds_per_epoch(facts.get("dense_flops"),
-                                                    int(facts.get("dataset", {}).get("n_train") or 0), steps)
-        basis = "rough estimate from FLOPs (no finished run of this model, dataset and batch size yet)"
-    else:
-        basis = f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size"
+    per_epoch, basis, steps = epoch_estimate(config, facts)
     seconds = data.STARTUP_SECONDS + total * per_epoch
     planned = plan.sparsity()
     final = planned[-1]

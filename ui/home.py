@@ -11,6 +11,7 @@ from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import ALGORITHMS, DATASETS, LR_POLICIES, MODELS, SCORES, TREATMENTS, UNITS
 
 from . import data, errors, launcher, state
+from . import sweep_data
 from .monitor import ACTIVE
 from .text import plain
 
@@ -18,8 +19,9 @@ INTRO = """
 **Prunelab** runs neural-network pruning experiments — the lottery-ticket procedure of train →
 prune → rewind or keep the weights → retrain, and its relatives — as background jobs, and draws
 them while they run: accuracy against the weights that remain, training curves, the masks
-themselves. Jobs run in a separate worker process, one at a time per device; they survive a browser
-refresh and an app restart.
+themselves. Jobs run in a separate worker process (several at once: one per GPU, or a share of the
+CPU cores each); they survive a browser refresh and an app restart. A *sweep* runs a grid of jobs —
+any fields of the Experiment form varied — and draws them as one.
 """
 
 
@@ -80,6 +82,31 @@ def unreadable_notice(jobs: list[dict]) -> None:
                              for j in broken))
 
 
+def sweep_list(jobs: list[dict]) -> bool:
+    """Every sweep as one line (name, axes, jobs finished / total, progress, the other states) with
+    a link to its view; selecting a row opens it. Returns whether there was any sweep."""
+    sweeps = state.store().list_sweeps()
+    if not sweeps:
+        return False
+    records = {j["id"]: j for j in jobs}
+    table = pd.DataFrame([sweep_data.sweep_row(s, records) for s in sweeps])
+    st.markdown("**Sweeps**")
+    event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="sweep_table",
+                         column_config={
+                             "sweep": None,
+                             "finished": st.column_config.TextColumn(help="jobs finished / jobs of the sweep"),
+                             "progress": st.column_config.ProgressColumn(min_value=0, max_value=1, format="percent",
+                                                                         width="small"),
+                             "states": st.column_config.TextColumn(help="the sweep's other jobs by state"),
+                             "open": st.column_config.LinkColumn("view", display_text="open ↗",
+                                                                 help="the sweep's live view")})
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.switch_page("pages/5_Sweeps.py", query_params={"sweep": table.iloc[rows[0]]["sweep"]})
+    st.caption("Select a row to open the sweep; its jobs are also in the list below.")
+    return True
+
+
 @errors.guarded
 def job_list() -> None:
     """Every job with its state; refreshes itself while any job is queued or running."""
@@ -96,6 +123,8 @@ def job_list() -> None:
     if not jobs:
         st.info("No jobs yet.")
         return
+    if sweep_list(jobs):
+        st.markdown("**All jobs**")
     table = jobs_table(jobs)
     event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="job_table",
                          column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1,
@@ -132,6 +161,7 @@ def view() -> None:
         links = [("pages/1_Experiment.py", "Experiment: choose everything, see the plan", "science"),
                  ("pages/2_Monitor.py", "Monitor: watch one job live", "monitoring"),
                  ("pages/3_Compare.py", "Compare: several jobs or seeds", "compare_arrows"),
+                 ("pages/5_Sweeps.py", "Sweeps: grids of jobs, live", "grid_view"),
                  ("pages/4_Schedules.py", "Schedules: sparsity and LR playground", "show_chart")]
         for path, text, icon in links:
             st.page_link(path, label=text, icon=f":material/{icon}:")

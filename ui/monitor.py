@@ -84,9 +84,13 @@ def header(record: dict, events: list[dict]) -> None:
     st.caption(plain(f"device: {record.get('device') or '—'} · model {c['model']['name']} on "
                      f"{c['dataset']['name']} · {data.method_label(c)} · seeds {c['seed']}…"
                      f"{c['seed'] + c['repeats'] - 1} · job {record['id']}"))
+    if record.get("sweep"):
+        st.page_link("pages/5_Sweeps.py", label="Part of a sweep: open the sweep", icon=":material/grid_view:",
+                     query_params={"sweep": record["sweep"]})
     if status == "queued":
         ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
-        st.info(f"Queued: {len(ahead)} job(s) ahead of it. One job runs at a time per device.")
+        st.info(f"Queued: {len(ahead)} job(s) ahead of it. The worker runs as many jobs at once as it has slots "
+                "(one per GPU, or a share of the CPU cores each).")
     if status == "interrupted":
         st.warning("The worker running this job stopped (no heartbeat). **Resume** continues after the last "
                    "finished round; finished rounds are kept.")

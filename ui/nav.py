@@ -10,6 +10,7 @@ from . import state
 PAGES = [("app.py", "Home", ":material/home:"), ("pages/1_Experiment.py", "Experiment", ":material/science:"),
          ("pages/2_Monitor.py", "Monitor", ":material/monitoring:"),
          ("pages/3_Compare.py", "Compare", ":material/compare_arrows:"),
+         ("pages/5_Sweeps.py", "Sweeps", ":material/grid_view:"),
          ("pages/4_Schedules.py", "Schedules", ":material/show_chart:")]
 
 

@@ -36,6 +36,7 @@ class FormResult:
     config: Config | None
     errors: list[FieldError] = field(default_factory=list)
     slots: dict[str, Any] = field(default_factory=dict)
+    specs: dict[str, FieldSpec] = field(default_factory=dict)   # dotted -> spec (applicable fields only)
 
     def nested(self) -> dict:
         return nest(self.values)
@@ -202,8 +203,25 @@ def _columns_for(sections: dict[str, list[FieldSpec]], n: int) -> list[list[str]
     return cols
 
 
-def config_form(columns: int = 2) -> FormResult:
-    """Render the whole form; validate; show each error under its field. Returns the result."""
+def axis_field(spec: FieldSpec) -> str:
+    """The field a sweep varies for ``spec``: a plug-in choice by its name (``pruner.score``, whose
+    options then take each plug-in's defaults), any other field by its path."""
+    return spec.path[:-len(".name")] if spec.plugin is not None and spec.path.endswith(".name") else spec.path
+
+
+def varied_note(spec: FieldSpec, varied: Any) -> str | None:
+    """What the form says under a field the sweep varies (or an option of a varied plug-in choice)."""
+    if axis_field(spec) in varied:
+        return "↔ varied by the sweep: the values set under *Sweep* replace this one"
+    owner = next((v for v in varied if spec.path.startswith(v + ".")), None)
+    if owner is not None:
+        return f"↔ {owner} is varied by the sweep: each of its values starts from its own defaults"
+    return None
+
+
+def config_form(columns: int = 2, varied: Any = ()) -> FormResult:
+    """Render the whole form; validate; show each error under its field. Returns the result.
+    ``varied``: the fields a sweep varies (:func:`axis_field`), marked under their widgets."""
     d = draft()
     all_specs, raw = resolve_specs(d)
     titles = section_titles()
@@ -212,6 +230,7 @@ def config_form(columns: int = 2) -> FormResult:
         sections.setdefault(s.path.split(".")[0] if "." in s.path else "", []).append(s)
     values: dict[str, Any] = {}
     slots: dict[str, Any] = {}
+    shown_specs: dict[str, FieldSpec] = {}
     parse_errors: list[FieldError] = []
     for col, names in zip(st.columns(columns), _columns_for(sections, columns)):
         with col:
@@ -222,6 +241,10 @@ def config_form(columns: int = 2) -> FormResult:
                         if not applies(s, raw):
                             continue
                         value = render_field(s, stored=d.get(s.path, s.default))
+                        shown_specs[s.path] = s
+                        note = varied_note(s, varied) if varied else None
+                        if note:
+                            st.caption(f":violet[{note}]")
                         slots[s.path] = st.empty()
                         if isinstance(value, ParseError):
                             parse_errors.append(FieldError(s.path, value.raw, value.allowed))
@@ -236,7 +259,7 @@ def config_form(columns: int = 2) -> FormResult:
         errors += exc.errors
     if parse_errors:
         config = None
-    result = FormResult(values, config, errors, slots)
+    result = FormResult(values, config, errors, slots, shown_specs)
     for e in errors:
         slot = slots.get(e.field)
         if slot is not None:

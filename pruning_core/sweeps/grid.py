@@ -125,8 +125,13 @@ def describe_values(values: dict) -> str:
 
 
 def _known_fields(base: dict) -> set[str]:
-    """Dotted fields an axis may vary: those of the base config, and plug-in choices by name."""
-    flat = flat_values(Config.from_dict(base).to_dict())
+    """Dotted fields an axis may vary: those of the base config, and plug-in choices by name. A
+    base that is only valid once the axes set their fields (``rewind_epoch = 7`` while varying
+    ``training.epochs``) is read as the defaults plus what it gives."""
+    try:
+        flat = flat_values(Config.from_dict(base).to_dict())
+    except ConfigError:
+        flat = {**flat_values(Config.from_dict({}).to_dict()), **flat_values(base)}
     return set(flat) | {k[:-len(".name")] for k in flat if k.endswith(".name")}
 
 
