@@ -9,6 +9,7 @@ Streamlit and every worker it started are killed at the end, whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import pathlib
@@ -79,16 +80,12 @@ def kill_group(pid: int) -> None:
         pass
 
 
-@pytest.fixture
-def server(tmp_path):
-    """``streamlit run app.py`` on a free port with a private store; yields (url, cache dir)."""
+@contextlib.contextmanager
+def streamlit_app(tmp_path: pathlib.Path, cache: pathlib.Path, env: dict):
+    """``streamlit run app.py`` on a free local port, healthy before it yields its URL; Streamlit
+    and every worker it started are killed afterwards."""
     from ui import launcher
 
-    cache = tmp_path / "cache"
-    env = {**os.environ, "PRUNELAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    seed = subprocess.run([sys.executable, "-m", "pruning_core", "--cache", str(cache), "run", *SEED, "--quiet"],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert seed.returncode == 0, seed.stderr
     port = free_port()
     log = open(tmp_path / "streamlit.log", "wb")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -106,12 +103,24 @@ def server(tmp_path):
                 pass
             assert proc.poll() is None and time.time() < deadline, (tmp_path / "streamlit.log").read_text()
             time.sleep(0.3)
-        yield url, cache
+        yield url
     finally:
         kill_group(proc.pid)
         for pid in launcher.worker_pids(cache):
             kill_group(pid)
         log.close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """``streamlit run app.py`` on a free port with a private store; yields (url, cache dir)."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PRUNELAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    seed = subprocess.run([sys.executable, "-m", "pruning_core", "--cache", str(cache), "run", *SEED, "--quiet"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert seed.returncode == 0, seed.stderr
+    with streamlit_app(tmp_path, cache, env) as url:
+        yield url, cache
 
 
 def settle(page, seconds: float = 1.5) -> None:

@@ -11,14 +11,11 @@ jobs have finished. The sweep view's screenshot goes to ``docs/screenshots/sweep
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from test_browser import ARGS, CHROMIUM, REPO, WIDTH, free_port, kill_group, screenshot, settle, sync_playwright
+from test_browser import ARGS, CHROMIUM, WIDTH, screenshot, settle, streamlit_app, sync_playwright
 
 pytestmark = pytest.mark.e2e
 
@@ -49,33 +46,10 @@ FINISHED_JS = """() => {
 @pytest.fixture
 def app_server(tmp_path):
     """``streamlit run app.py`` on a free port with an empty private store; yields (url, cache dir)."""
-    from ui import launcher
-
     cache = tmp_path / "cache"
     env = {**os.environ, "PRUNELAB_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
-    port = free_port()
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.time() < deadline, (tmp_path / "streamlit.log").read_text()
-            time.sleep(0.3)
+    with streamlit_app(tmp_path, cache, env) as url:
         yield url, cache
-    finally:
-        kill_group(proc.pid)
-        for pid in launcher.worker_pids(cache):
-            kill_group(pid)
-        log.close()
 
 
 def choose(page, label: str, option: str) -> None:
