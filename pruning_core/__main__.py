@@ -20,6 +20,7 @@ import json
 import sys
 
 from .config import ConfigError, defaults, load_config
+from .errors import PrunelabError
 from .registry import PluginError, load_plugins, plugin_paths_from_env
 
 
@@ -113,7 +114,14 @@ def cmd_run(args) -> int:
     return 0 if result.status == "finished" else 1
 
 
+def _one_line(text: object) -> str:
+    """Text from a stored record on one printable line (control characters escaped)."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def cmd_list(args) -> int:
+    """One line per job; a record that cannot be read (status "unreadable", no config) shows its
+    id, that status and why."""
     from .jobs.store import JobStore
     from .summary import method_label
 
@@ -122,7 +130,11 @@ def cmd_list(args) -> int:
     if not jobs:
         print("no jobs")
     for job in jobs:
-        c = job["config"]
+        c = job.get("config")
+        if c is None:
+            print(f"{_one_line(job.get('id'))}  {_one_line(job.get('status') or 'unreadable')}  "
+                  f"{_one_line(job.get('error') or '')}".rstrip())
+            continue
         p = job.get("progress") or {}
         print(f"{job['id']:<32} {job['status']:<12} {c['model']['name']:<14} {c['dataset']['name']:<14} "
               f"{method_label(c)}  epochs {p.get('epochs_done', 0)}/{p.get('epochs_total') or '?'}  {job['origin']}")
@@ -154,8 +166,13 @@ def cmd_describe(args) -> int:
     from .config.values import flat_values
     from .describe import describe
 
-    config = load_config(args.config, args.set) if args.json is None else \
-        load_config(None, [f"{k}={json.dumps(v)}" for k, v in flat_values(json.loads(args.json)).items()])
+    from .config.io import parse_config_text
+
+    if args.json is None:
+        config = load_config(args.config, args.set)
+    else:
+        data = parse_config_text(args.json, "json", "--json", field="--json")
+        config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in flat_values(data).items()])
     print(json.dumps(describe(config)))
     return 0
 
@@ -179,7 +196,16 @@ def cmd_compact(args) -> int:
 def cmd_worker(args) -> int:
     from .jobs.worker import work
 
-    return work(cache_dir=args.cache, idle_exit_seconds=args.idle_exit)
+    return work(cache_dir=args.cache, idle_exit_seconds=args.idle_exit, slots=args.slots)
+
+
+def _slots(text: str) -> int | None:
+    """``--slots``: a positive count, or ``auto`` (one per GPU, else per the CPU)."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a positive number of slots, or auto")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,9 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("worker", help="run queued jobs from the store (started by the app)")
     p.add_argument("--idle-exit", type=float, default=10.0,
                    help="exit after this many seconds with an empty queue")
+    p.add_argument("--slots", type=_slots, default=1,
+                   help="jobs run at once: a number, or auto (one per GPU, else one per CPU core); default 1")
     p.set_defaults(func=cmd_worker)
     from .analysis.cli import add_analysis_commands
+    from .sweeps.cli import add_sweep_commands
     add_analysis_commands(sub)
+    add_sweep_commands(sub)
     args = parser.parse_args(argv)
     try:
         load_plugins(args.plugin or plugin_paths_from_env())
@@ -238,11 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ConfigError as exc:
+    except ConfigError as exc:             # an invalid config, or a --config file that cannot be read
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PrunelabError as exc:           # store, record, artifact, divergence: named in the message
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyError as exc:
-        print(f"error: {exc.args[0]}", file=sys.stderr)
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # a clean one-line error for users; the job record keeps the traceback
         from .data import DatasetNotAvailable

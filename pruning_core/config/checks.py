@@ -1,16 +1,30 @@
 """Constraints between fields of a config; each error names the field to change.
 
 The shared sections' constraints live here; every chosen plug-in (algorithm, score, selection,
-schedule, LR policy) adds its own through its ``check(config)`` method.
+schedule, LR policy) adds its own through its ``check(config)`` method. Then the limits that
+keep a valid config runnable: a pruner that reaches some layer, seeds within the generator's
+range, a device name torch parses, a data dir without ``..`` or control characters, and a plan
+of at most :data:`MAX_TOTAL_EPOCHS` epochs (whose arithmetic does not overflow).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any, Iterator
 
 from ..catalog import CONV_FREE, SKIP_CONNECTIONS
 from .fields import FieldError, is_choice
+from .layers import reach
+
+SEED_MAX = 2**32 - 1
+"""The largest seed: the engine seeds round r with ``seed · 1000003 + r``, within torch's 64-bit
+generator for every 32-bit seed."""
+MAX_TOTAL_EPOCHS = 100_000
+"""The most epochs one config may plan, every repeat included."""
+DEVICE = re.compile(r"auto|cpu|cuda|cuda:(0|[1-9][0-9]{0,3})|mps", re.ASCII)
+"""Device names torch parses (ASCII digits, no leading zero); whether this machine has the device
+is checked when a run starts (:func:`pruning_core.devices.resolve_device`)."""
 
 
 def chosen_plugins(section: Any) -> Iterator[Any]:
@@ -63,11 +77,74 @@ def cross_checks(c) -> list[FieldError]:
         if pr.unit == "hybrid":
             errors.append(FieldError("pruner.unit", pr.unit, f"weight or input_channel: {model} has no conv layer, "
                                      "and hybrid prunes convs by channel and linear layers by weight"))
-    device = c.device
-    if not (device in ("auto", "cpu", "cuda", "mps") or (device.startswith("cuda:") and device[5:].isdigit())):
-        errors.append(FieldError("device", device, "auto, cpu, cuda, cuda:N or mps"))
+    errors += _pruner_reach(c, errors) + _device_errors(c.device) + _data_dir_errors(c.dataset.data_dir)
+    errors += _seed_errors(c)
     for plugin in chosen_plugins(c):
         check = getattr(plugin, "check", None)
         if check is not None:
-            errors.extend(check(c))
-    return errors
+            errors.extend(e for e in _guarded(check, c) if e not in errors)    # a failed plan: said once
+    return errors + (_guarded(_plan_errors, c) if not errors else [])
+
+
+def _guarded(check, c) -> list[FieldError]:
+    """``check(c)``; arithmetic that fails on extreme values (a schedule's ``exp`` overflowing, a
+    division by zero in a plug-in's plan) becomes one error on the algorithm, not a traceback."""
+    try:
+        return check(c)
+    except ArithmeticError as exc:
+        return [FieldError("algorithm", c.algorithm.plugin_name, "options whose plan can be computed; computing "
+                           f"it failed with {type(exc).__name__} ({exc}): move the extreme values towards the "
+                           "defaults")]
+
+
+def _pruner_reach(c, errors: list[FieldError]) -> list[FieldError]:
+    """A pruner that removes nothing from the model (no layer of the chosen kind, every rate that
+    acts 0, only the classes left for output_filter) is refused, naming the rate that is 0 when
+    one is, else pruner.layers (unless pruner.layers is refused already)."""
+    kinds = reach(c)
+    if kinds is None or "" in kinds.values() or any(e.field == "pruner.layers" for e in errors):
+        return []
+    reasons = list(dict.fromkeys(kinds.values()))
+    field = next((f"pruner.{name}" for name in ("conv_rate", "dense_rate", "output_rate")
+                  if any(why.startswith(f"pruner.{name} ") for why in reasons)), "pruner.layers")
+    value = c.pruner.layers if field == "pruner.layers" else getattr(c.pruner, field.split(".")[1])
+    return [FieldError(field, value, f"a value that leaves {c.model.name} some layer to prune; with this "
+                       f"config none is pruned: {'; '.join(reasons)}")]
+
+
+def _device_errors(device: str) -> list[FieldError]:
+    if DEVICE.fullmatch(device):
+        return []
+    return [FieldError("device", device, "auto, cpu, cuda, cuda:N or mps (N: a GPU index 0, 1, … "
+                        "in ASCII digits, no leading zero)")]
+
+
+def _data_dir_errors(data_dir: str | None) -> list[FieldError]:
+    """A data dir is a folder name: not blank, no NUL or other control character, no ``..``
+    component (a path that climbs out of where it points)."""
+    if data_dir is None:
+        return []
+    parts = re.split(r"[\\/]", data_dir)
+    if data_dir.strip() and ".." not in parts and data_dir.isprintable():
+        return []
+    return [FieldError("dataset.data_dir", data_dir, "null or a folder path: not blank, without control "
+                       "characters (NUL …) and without a '..' component")]
+
+
+def _seed_errors(c) -> list[FieldError]:
+    """Every repeat's seed (seed … seed + repeats − 1) within 0 … SEED_MAX."""
+    if c.seed + c.repeats - 1 <= SEED_MAX:
+        return []
+    return [FieldError("repeats", c.repeats, f"at most {SEED_MAX - c.seed + 1} with seed {c.seed}: the repeats' "
+                       f"seeds seed … seed + repeats − 1 must stay <= {SEED_MAX}")]
+
+
+def _plan_errors(c) -> list[FieldError]:
+    """At most MAX_TOTAL_EPOCHS epochs planned in all (the plan of one repeat × repeats)."""
+    per_repeat = c.plan().total_epochs()
+    total = per_repeat * c.repeats
+    if total <= MAX_TOTAL_EPOCHS:
+        return []
+    return [FieldError("training.epochs", c.training.epochs, f"a plan of at most {MAX_TOTAL_EPOCHS} epochs in all; "
+                       f"this config plans {total} ({per_repeat} per repeat × {c.repeats} repeats): lower "
+                       "training.epochs, the rounds or retraining epochs, or repeats")]

@@ -18,6 +18,7 @@ Two kinds of field:
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +36,31 @@ class FieldError:
     allowed: str
 
     def __str__(self) -> str:
-        return f"{self.field}: got {self.value!r}; allowed: {self.allowed}"
+        return f"{shown(self.field, quoted=False)}: got {shown(self.value)}; allowed: {self.allowed}"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxlong, _REPR.maxother = 3, 80, 40, 80
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxdict = _REPR.maxset = 8
+
+
+def shown(value: Any, quoted: bool = True) -> str:
+    """``value`` for an error message: its repr, cut short (long strings and huge numbers are
+    abbreviated, deep nesting shown as ``[[[...]]]``), on one line. ``quoted=False``: a string
+    as it is (a field name), unless it holds characters that are not printable."""
+    if isinstance(value, str) and not quoted and value.isprintable() and len(value) <= 120:
+        return value
+    try:
+        text = _REPR.repr(value)
+    except (ValueError, RecursionError):      # an int beyond str()'s digit limit, a cyclic value
+        text = f"<an integer of {value.bit_length()} bits>" if isinstance(value, int) else \
+            f"<a {type(value).__name__}>"
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def number_text(x: float) -> str:
+    """A bound as the messages and the docs write it: ``4294967295``, ``0.5``, ``1e-08``."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 class ConfigError(ValueError):
@@ -53,6 +78,19 @@ class ConfigError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Field declarations
 # --------------------------------------------------------------------------------------------
+
+INT_CEILING = 100_000
+"""The upper bound of an integer option that declares no ``high`` (epochs, batch sizes, rounds
+of a plug-in …): a value beyond it is a typo, and would make a run that never ends."""
+
+
+def upper_bound(kind: str, meta: dict) -> float | None:
+    """The ``high`` a value of a field must respect: the declared one, else :data:`INT_CEILING`
+    for an integer, else none."""
+    if meta.get("high") is not None:
+        return meta["high"]
+    return INT_CEILING if kind == "int" else None
+
 
 When = dict[str, tuple] | tuple[dict[str, tuple], ...]
 
@@ -74,7 +112,8 @@ def option(default: Any, help: str, *, choices: Any = None, low: float | None = 
     """A dataclass field with the metadata that validation, the form and the docs read.
 
     * ``choices``: allowed values, a tuple or a registry (its names, read when validating);
-    * ``low``/``high``: bounds of a number (open bounds exclude the end point);
+    * ``low``/``high``: bounds of a number (open bounds exclude the end point); an integer
+      without ``high`` is bounded by :data:`INT_CEILING`;
     * ``when``: ``{dotted field: allowed values}`` under which this field acts (all must hold),
       or a tuple of such dicts (any one suffices). Elsewhere only its default is accepted;
     * ``label``: the form's label (default: from the name); ``example``: the value the form
@@ -196,7 +235,8 @@ def field_specs(cls: type, values: dict[str, Any] | None = None, prefix: str = "
         m = f.metadata
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         labels, helps = _choice_texts(m)
-        specs.append(FieldSpec(path, kind, optional, default, m["help"], choices_of(m), m["low"], m["high"],
+        specs.append(FieldSpec(path, kind, optional, default, m["help"], choices_of(m), m["low"],
+                               upper_bound(kind, m),
                                m["when"], _label(f.name, m["label"]), m["example"], m["affects_result"],
                                choice_labels=labels, choice_help=helps, low_open=m["low_open"],
                                high_open=m["high_open"]))

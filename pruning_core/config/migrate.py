@@ -32,6 +32,7 @@ first, so re-running the migrated config draws other random numbers).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..catalog import CONV_FREE
@@ -70,14 +71,66 @@ def is_legacy(data: Any) -> bool:
 
 
 def migrate(data: dict) -> dict:
-    """The current layout of a first-release config dict (other sections are copied as they are)."""
+    """The current layout of a first-release config dict (other sections are copied as they are).
+
+    Raises ConfigError for a ``pruner`` or ``algorithm`` section that is not a table, holds a key
+    the first release did not have (the two layouts cannot be mixed), or a value of the wrong type.
+    """
+    errors = layout_errors(data)
+    if errors:
+        raise ConfigError(errors)
     out = {k: v for k, v in data.items() if k not in ("pruner", "algorithm")}
     out["pruner"] = _pruner({**V1_PRUNER, **(data.get("pruner") or {})})
-    if (data.get("model") or {}).get("name", "lenet300_100") in CONV_FREE:
+    model = data.get("model")
+    if (model.get("name", "lenet300_100") if isinstance(model, dict) else None) in CONV_FREE:
         _without_convs(out["pruner"])
-    out["algorithm"] = _algorithm({**V1_ALGORITHM, **(data.get("algorithm") or {})},
-                                  (data.get("training") or {}).get("epochs", 6))
+    out["algorithm"] = _algorithm({**V1_ALGORITHM, **(data.get("algorithm") or {})})
     return out
+
+
+def layout_errors(data: dict) -> list[FieldError]:
+    """What stops a first-release config from being read: a ``pruner``/``algorithm`` section that
+    is not a table, a key that layout did not have, or a value whose type is not its default's."""
+    errors = []
+    for section, defaults in (("pruner", V1_PRUNER), ("algorithm", V1_ALGORITHM)):
+        given = data.get(section)
+        if given is None:
+            continue
+        if not isinstance(given, dict):
+            errors.append(FieldError(section, given, "a table of fields"))
+            continue
+        for key, value in given.items():
+            path = f"{section}.{key}"
+            if key not in defaults:
+                errors.append(FieldError(path, value, "a key of the first release's layout, which this config uses "
+                                         f"(the layouts cannot be mixed): {', '.join(defaults)}"))
+            elif not _same_type(defaults[key], value):
+                errors.append(FieldError(path, value, _type_text(defaults[key]) + " (first-release layout)"))
+    return errors
+
+
+def _same_type(default: Any, value: Any) -> bool:
+    """Whether ``value`` has the type of a first-release default (a null default: a number)."""
+    if isinstance(default, (bool, str)):
+        return type(value) is type(default)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if default is None and value is None:
+        return True
+    try:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _type_text(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, str):
+        return "a string"
+    if isinstance(default, int):
+        return "an integer"
+    return "a finite number" + (" or null" if default is None else "")
 
 
 def _without_convs(pruner: dict) -> None:
@@ -114,7 +167,7 @@ def _pruner(p: dict) -> dict:
     return out
 
 
-def _algorithm(a: dict, epochs: int) -> dict:
+def _algorithm(a: dict) -> dict:
     name = a["name"]
     if name == "asni":
         return {"name": "asni", "amenable": a["amenable"],

@@ -26,9 +26,10 @@ from typing import Any, ClassVar
 
 from .. import registry
 from . import fields
+from .checks import SEED_MAX, cross_checks
 from .fields import ConfigError, FieldError, FieldSpec, choice, option
-from .values import (apply_suggestions, build_section, delete_dotted, flat_values, inactive_errors, set_dotted,
-                     to_dict)
+from .values import (apply_suggestions, build_section, delete_dotted, flat_values, inactive_errors, nesting_error,
+                     set_dotted, to_dict)
 
 FRACTION = {"pruner.selection.name": ("fraction",)}
 
@@ -110,7 +111,7 @@ class TrainingConfig:
     grad_clip: float | None = option(None, "Clip the global gradient norm to this value; null = off "
                                      "(AIMP used 1.0).", low=0.0, low_open=True, example=1.0)
     eval_batch_size: int = option(1000, "Batch size for evaluation (does not change results).",
-                                  low=1, affects_result=False)
+                                  low=1, high=1_000_000, affects_result=False)
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class AnalysisConfig:
                                  "D~ (fraction changed since the previous epoch, of the current and the "
                                  "original parameter count), and the parameters' L-inf and L1-TOP(k) "
                                  "(AIMP section V-F).")
-    topk: int = option(1000, "k of L1-TOP(k).", low=1, when={"analysis.mask_dynamics": (True,)},
+    topk: int = option(1000, "k of L1-TOP(k).", low=1, high=100_000_000, when={"analysis.mask_dynamics": (True,)},
                        label="Top-k")
 
 
@@ -134,9 +135,12 @@ class Config:
                             label="Algorithm")
     training: TrainingConfig = field(default_factory=TrainingConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    seed: int = option(0, "Seed of the first repeat; repeat i uses seed + i.", low=0)
+    seed: int = option(0, "Seed of the first repeat; repeat i uses seed + i (a 32-bit seed: the engine "
+                       "seeds round r with seed · 1000003 + r, which must fit torch's 64-bit generator).",
+                       low=0, high=SEED_MAX)
     repeats: int = option(1, "Independent runs with seeds seed, seed+1, ...; results report the "
-                          "median and min/max per round.", low=1, high=100)
+                          "median and min/max per round. seed + repeats − 1 must stay a 32-bit seed.",
+                          low=1, high=100)
     device: str = option("auto", "'auto' (CUDA when available, else CPU), 'cpu', 'cuda', 'cuda:N', "
                          "or 'mps'.", affects_result=False)
 
@@ -149,12 +153,16 @@ class Config:
         Fields a chosen method suggests take those values unless the dict gives them (and a
         suggested value that would not act is left out). A config in the first release's layout
         (``pruner.method``, ``algorithm.rewind``, ...) is read through :func:`~.migrate.migrate`;
-        its values that never acted are dropped, as that release ignored them.
+        its values that never acted are dropped, as that release ignored them. ``None`` is the
+        empty dict (the defaults); anything else that is not a dict is refused, as is a dict that
+        nests deeper than :data:`~.values.MAX_DEPTH`.
         """
-        from .checks import cross_checks
         from .migrate import is_legacy, migrate
 
         data = {} if data is None else data
+        too_deep = nesting_error(data)
+        if too_deep is not None:
+            raise ConfigError([too_deep])
         legacy = is_legacy(data)
         if legacy:
             data = migrate(data)

@@ -11,7 +11,29 @@ import typing
 from typing import Any
 
 from .fields import (ConfigError, FieldError, allowed_names, applies, choices_of, describe_condition, field_specs,
-                     is_choice, plugin_name, type_name)
+                     is_choice, number_text, plugin_name, type_name, upper_bound)
+
+MAX_DEPTH = 16
+"""How deeply a raw config may nest tables and lists: the schema's own tables go 3 deep
+(``algorithm.lr_policy.name``), so anything deeper is a mistake (and would exhaust the stack)."""
+
+
+def nesting_error(data: Any, limit: int = MAX_DEPTH) -> FieldError | None:
+    """A :class:`FieldError` at the first place where ``data`` nests tables/lists more than
+    ``limit`` levels deep, else None. Iterative: any depth is measured without recursion."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth >= limit:
+            return FieldError(path or "config", node, f"a value nested at most {limit} levels deep "
+                              "(a config's tables go 3 deep)")
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in items:
+            child = path if isinstance(node, list) else (f"{path}.{key}" if path else str(key))
+            stack.append((value, child, depth + 1))
+    return None
 
 
 def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -> Any:
@@ -89,13 +111,16 @@ def _coerce(value: Any, kind: str, optional: bool, meta: dict, path: str,
     }[kind]
     given = value
     if ok and kind == "float":
-        value = float(value)
-        ok = math.isfinite(value)
+        try:
+            value = float(value)
+        except OverflowError:              # an integer beyond the float range
+            ok = False
+        ok = ok and math.isfinite(value)
     choices = choices_of(meta)
     if ok and choices is not None:
         ok = value in choices
     if ok and kind in ("int", "float"):
-        low, high = meta["low"], meta["high"]
+        low, high = meta["low"], upper_bound(kind, meta)
         if low is not None:
             ok = value > low if meta["low_open"] else value >= low
         if ok and high is not None:
@@ -114,13 +139,14 @@ def _describe(kind: str, meta: dict, optional: bool = False) -> str:
     else:
         text = {"int": "an integer", "float": "a number", "bool": "true or false",
                 "str": "a string", "list[int]": "a list of integers"}[kind]
-        low, high = meta["low"], meta["high"]
+        low, high = meta["low"], upper_bound(kind, meta)
         if low is not None and high is not None:
-            text += f" in {'(' if meta['low_open'] else '['}{low:g}, {high:g}{')' if meta['high_open'] else ']'}"
+            text += (f" in {'(' if meta['low_open'] else '['}{number_text(low)}, "
+                     f"{number_text(high)}{')' if meta['high_open'] else ']'}")
         elif low is not None:
-            text += f" {'>' if meta['low_open'] else '>='} {low:g}"
+            text += f" {'>' if meta['low_open'] else '>='} {number_text(low)}"
         elif high is not None:
-            text += f" {'<' if meta['high_open'] else '<='} {high:g}"
+            text += f" {'<' if meta['high_open'] else '<='} {number_text(high)}"
     return text + (" or null" if optional else "")
 
 

@@ -17,23 +17,11 @@ import time
 from typing import Any, Callable
 
 from ..config import Config
-from ..errors import CorruptRecord
 from .grid import Axis, expand
+from .status import STOPPED, job_states
 from .table import sweep_rounds
 
-STOPPED = ("finished", "failed", "cancelled", "interrupted", "unreadable")
 EXECUTORS = ("local", "ray")
-
-
-def job_states(store, sweep: dict) -> dict[str, dict]:
-    """{job id: record} of a sweep's jobs (an unreadable one as status ``unreadable``)."""
-    out = {}
-    for job_id in sweep["jobs"]:
-        try:
-            out[job_id] = store.get_job(job_id)
-        except (CorruptRecord, KeyError) as exc:
-            out[job_id] = {"id": job_id, "status": "unreadable", "error": str(exc), "axes": {}}
-    return out
 
 
 def watch(store, sweep: dict, on_job_done: Callable[[dict], None] | None = None, poll: float = 0.5,

@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import PrunelabError
-from .execute import STOPPED, job_states
+from .status import STOPPED, job_states
 
 INSTALL_HINT = "the ray executor needs Ray: pip install -r requirements-ray.txt"
 POLL_SECONDS = 0.2               # the driver's loop: drain messages, finished tasks, dispatch

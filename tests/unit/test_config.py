@@ -245,3 +245,220 @@ def test_a_first_release_config_is_read_into_the_new_layout():
     assert (asni.algorithm.schedule.alpha, asni.algorithm.schedule.target_sparsity) == (0.7, None)
     with pytest.raises(ConfigError, match="algorithm.partial_epochs"):
         Config.from_dict({"algorithm": {"rewind": "none", "partial_epochs": 6, "rewind_epoch": 2}})
+
+
+# ---- issue 8, defect 9: no traceback from any input, no accepted nonsense ----------------------
+
+def _nested(depth: int, kind: str = "list"):
+    value = 1
+    for _ in range(depth):
+        value = [value] if kind == "list" else {"a": value}
+    return value
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"training": {"lr": 10**400}}, "training.lr"),                         # OverflowError in float()
+    ({"pruner": {"output_rate": -10**400}}, "pruner.output_rate"),
+    ({"algorithm": {"name": "one_shot", "rewind": "none", "target_sparsity": 10**400}}, "algorithm.target_sparsity"),
+])
+def test_an_integer_beyond_the_float_range_is_a_config_error(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert info.value.for_field(field) and len(str(info.value)) < 400        # the value is shown cut short
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"training": {"milestones": _nested(5000)}}, "training.milestones"),
+    ({"training": _nested(5000, "dict")}, "training"),
+    (_nested(5000, "dict"), "a"),
+    ({"pruner": {"score": {"name": "magnitude", "norm": _nested(20)}}}, "pruner.score.norm"),
+])
+def test_deep_nesting_is_a_config_error_naming_where(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    (error,) = info.value.errors
+    assert error.field.startswith(field) and "nested at most 16 levels" in error.allowed
+    assert "[[[...]]]" in str(info.value) or "{...}" in str(info.value)
+
+
+def test_seeds_stay_within_torchs_generator():
+    assert Config.from_dict({"seed": 2**32 - 1}).seed == 2**32 - 1
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"seed": 2**32})
+    assert "an integer in [0, 4294967295]" in info.value.for_field("seed")[0].allowed
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"seed": 2**32 - 2, "repeats": 3})             # repeat 2 would use 2**32
+    assert "at most 2 with seed 4294967294" in info.value.for_field("repeats")[0].allowed
+    assert Config.from_dict({"seed": 2**32 - 2, "repeats": 2}).repeats == 2
+
+
+@pytest.mark.parametrize("device", ["cuda:٣", "cuda:00", "cuda:1\n", "cuda:", "cuda:-1", "cuda:99999", " cpu",
+                                    "CPU", "cuda:1 "])
+def test_device_names_are_ascii_and_what_torch_parses(device):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"device": device})
+    assert "cuda:N" in info.value.for_field("device")[0].allowed
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:12", "mps"])
+def test_valid_device_names_are_accepted(device):
+    assert Config.from_dict({"device": device}).device == device
+
+
+def test_an_absurd_plan_is_refused_with_its_size():
+    with pytest.raises(ConfigError) as info:       # the issue's 201,000,000 epochs, give or take
+        Config.from_dict({"training": {"epochs": 10_000}, "algorithm": {"rounds": 200}, "repeats": 100})
+    allowed = info.value.for_field("training.epochs")[0].allowed
+    assert "at most 100000 epochs" in allowed and "200900000" in allowed and "× 100 repeats" in allowed
+    ok = Config.from_dict({"training": {"epochs": 100}, "algorithm": {"rounds": 9, "rewind_epoch": 0}, "repeats": 100})
+    assert ok.plan().total_epochs() * ok.repeats == 100_000                 # the limit itself is allowed
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"algorithm": {"treatment": "keep", "lr_policy": "ft", "retrain_epochs": 10**6}}, "algorithm.retrain_epochs"),
+    ({"pruner": {"score": {"name": "activation", "batch": 10**9}}}, "pruner.score.batch"),
+    ({"training": {"eval_batch_size": 10**7}}, "training.eval_batch_size"),
+    ({"analysis": {"mask_dynamics": True, "topk": 10**12}}, "analysis.topk"),
+])
+def test_integers_without_a_declared_bound_have_a_sane_one(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert "an integer in [" in info.value.for_field(field)[0].allowed
+
+
+def test_field_specs_carry_the_integer_ceiling():
+    specs = {s.path: s for s in field_specs(values={"algorithm.lr_policy.name": "ft"})}
+    assert specs["algorithm.retrain_epochs"].high == 100_000 and specs["seed"].high == 2**32 - 1
+    assert specs["training.lr"].high is None                     # floats: finite, no invented ceiling
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"pruner": {"layers": "conv"}}, "pruner.layers"),                              # LeNet-300-100: no conv
+    ({"model": {"name": "vgg11"}, "pruner": {"layers": "linear", "unit": "output_filter"}}, "pruner.layers"),
+    ({"model": {"name": "vgg16"}, "pruner": {"layers": "linear", "output_rate": 0.0}}, "pruner.output_rate"),
+    ({"model": {"name": "resnet20"}, "pruner": {"layers": "linear", "output_rate": 0.0}}, "pruner.output_rate"),
+    ({"model": {"name": "conv2"}, "pruner": {"layers": "conv", "grouping": "local", "conv_rate": 0.0}},
+     "pruner.conv_rate"),
+    ({"model": {"name": "conv4"}, "pruner": {"grouping": "local", "conv_rate": 0.0, "dense_rate": 0.0}},
+     "pruner.conv_rate"),
+    ({"pruner": {"grouping": "local", "dense_rate": 0.0}}, "pruner.dense_rate"),
+])
+def test_a_pruner_that_prunes_nothing_is_refused(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert info.value.for_field(field), str(info.value)
+    assert "layer to prune" in str(info.value) or "has no conv layer" in str(info.value)
+
+
+def test_a_pruner_that_prunes_something_is_accepted():
+    Config.from_dict({"model": {"name": "conv2"}, "pruner": {"grouping": "local", "conv_rate": 0.0, "dense_rate": 0.0,
+                                                            "output_rate": 0.1}})
+    Config.from_dict({"model": {"name": "vgg11"}, "pruner": {"layers": "linear"}})
+    Config.from_dict({"model": {"name": "conv2"}, "pruner": {"layers": "conv", "unit": "output_filter"}})
+
+
+def test_what_the_config_says_is_pruned_is_what_the_torch_pruner_prunes():
+    """config.layers (torch-free) against the real pruner on every built-in model: the kinds of
+    layer with a group rate > 0 (the output layer apart), over layers × unit × rates."""
+    import dataclasses
+    import itertools
+
+    from pruning_core.catalog import SKIP_CONNECTIONS
+    from pruning_core.config.layers import BUILTIN_MODELS, pruned_kinds
+    from pruning_core.models import build_model
+    from pruning_core.pruners.pruner import make_pruner
+
+    assert set(BUILTIN_MODELS) == set(MODELS.names())
+    base = Config()
+    for model_name in MODELS.names():
+        model = build_model(model_name, in_channels=3, num_classes=10, input_size=(32, 32))
+        for layers, unit, grouping, conv, dense, output in itertools.product(
+                ("all", "linear", "conv"), ("weight", "input_channel", "output_filter", "hybrid"),
+                ("global", "local"), (None, 0.0), (None, 0.0), (None, 0.0, 0.5)):
+            if unit == "output_filter" and model_name in SKIP_CONNECTIONS:
+                continue
+            pruner = dataclasses.replace(base.pruner, layers=layers, unit=unit, grouping=grouping, conv_rate=conv,
+                                         dense_rate=dense, output_rate=output)
+            config = dataclasses.replace(base, model=dataclasses.replace(base.model, name=model_name), pruner=pruner)
+            try:
+                real = make_pruner(config, model)
+            except ValueError:                         # "selects no layer": nothing to prune
+                pruned = set()
+            else:
+                output_name = real.output
+                pruned = {"output" if n == output_name else real.kinds[n] for names, rate in real.groups(0.3)
+                          if rate > 0 for n in names}
+            assert pruned == set(pruned_kinds(config)), (model_name, layers, unit, grouping, conv, dense, output)
+
+
+@pytest.mark.parametrize("data_dir", ["a/../b", "..", "../data", "data/..", "a\\..\\b", "", "   ", "a\x00b",
+                                      "tab\there", "\ud800"])
+def test_a_data_dir_that_climbs_out_or_is_not_a_path_is_refused(data_dir):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"dataset": {"data_dir": data_dir}})
+    assert "'..' component" in info.value.for_field("dataset.data_dir")[0].allowed
+
+
+@pytest.mark.parametrize("data_dir", ["cache/data", "/tmp/x..y", "a/..b/c", "./data", "données/😀", "~/data"])
+def test_ordinary_data_dirs_are_accepted_and_round_trip_through_toml(data_dir):
+    c = Config.from_dict({"dataset": {"data_dir": data_dir}})
+    assert Config.from_dict(tomllib.loads(to_toml(c))) == c
+
+
+@pytest.mark.parametrize("path", [spec.path for spec in field_specs(values={"algorithm.lr_policy.name": "allr",
+                                                                          "training.optimizer": "sgd"})
+                                  if spec.type == "float"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), 10**400],
+                         ids=["nan", "inf", "-inf", "10**400"])
+def test_every_float_field_refuses_non_finite_values(path, value):
+    from pruning_core.config.values import set_dotted
+    data: dict = {}
+    set_dotted(data, path, value)
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert info.value.for_field(path)
+
+
+@pytest.mark.parametrize("data, field", [
+    ({"pruner": {"method": "magnitude", "score": "random"}}, "pruner.score"),         # layouts mixed: was dropped
+    ({"pruner": {"unit": "output_filter"}, "algorithm": {"rewind": "weights"}}, "pruner.unit"),
+    ({"pruner": {"method": "magnitude", "structure": ["filters"]}}, "pruner.structure"),   # was TypeError
+    ({"pruner": "magnitude", "algorithm": {"rewind": "weights"}}, "pruner"),               # was TypeError
+    ({"model": ["conv2"], "pruner": {"method": "magnitude"}}, "model"),                    # was AttributeError
+    ({"algorithm": {"rewind": "none", "rounds": "5", "partial_epochs": 3}}, "algorithm.rounds"),
+])
+def test_a_first_release_config_with_wrong_types_or_mixed_layouts_is_a_config_error(data, field):
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert info.value.for_field(field), str(info.value)
+
+
+def test_fields_that_do_not_affect_the_result_leave_the_hash_alone():
+    not_hashed = {s.path for s in field_specs() if not s.affects_result}
+    assert not_hashed == {"dataset.data_dir", "dataset.download", "training.eval_batch_size", "device"}
+    base = Config.from_dict({"model": {"name": "conv2"}})
+    for other in ({"dataset": {"data_dir": "elsewhere"}}, {"dataset": {"download": False}},
+                  {"training": {"eval_batch_size": 17}}, {"device": "cuda:1"}):
+        changed = Config.from_dict({"model": {"name": "conv2"}, **other})
+        assert changed != base and changed.hash() == base.hash(), other
+
+
+def test_an_inactive_field_at_its_default_leaves_the_hash_alone():
+    base = Config()                                          # nadam: momentum and nesterov do not act
+    explicit = Config.from_dict({"training": {"momentum": 0.9, "nesterov": False}, "analysis": {"topk": 1000},
+                                 "algorithm": {"retrain_epochs": None}})
+    assert explicit == base and explicit.hash() == base.hash()
+    with pytest.raises(ConfigError):                          # away from its default it is refused, not hashed
+        Config.from_dict({"training": {"momentum": 0.5}})
+    assert Config.from_dict(base.to_dict()).hash() == base.hash()
+
+
+@pytest.mark.parametrize("data", [
+    {"algorithm": {"name": "asni", "schedule": {"target_sparsity": None, "alpha": 0.5, "gamma": 1e-300}}},
+    {"algorithm": {"name": "asni", "schedule": {"gamma": 0.001953125}}, "pruner": {"selection": "threshold"}},
+])
+def test_a_plan_whose_arithmetic_overflows_is_a_config_error(data):
+    # math.exp overflows in the sigmoid schedule for a tiny gamma (was OverflowError from from_dict / plan())
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    assert "OverflowError" in info.value.for_field("algorithm")[0].allowed

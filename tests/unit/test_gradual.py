@@ -148,7 +148,8 @@ def test_amenable_state_two_values_per_layer_biases_zero_batch_norm_one(name):
                                            ({"grouping": "local", "dense_rate": 0.2}, "pruner.dense_rate")])
 def test_a_per_round_rate_has_no_meaning_on_a_sparsity_schedule(name, pruner, field):
     # per-round rates only null (the schedule's sparsity) or 0 (leave those layers dense)
-    model_name = {"model": {"name": "conv2"}} if field == "pruner.conv_rate" else {}   # a model with convs
+    # a model with convs: lenet300_100 with dense_rate 0 and local grouping would prune nothing at all
+    model_name = {"model": {"name": "conv2"}} if field in ("pruner.conv_rate", "pruner.dense_rate") else {}
     with pytest.raises(ConfigError) as err:
         Config.from_dict({"algorithm": {"name": name}, "pruner": pruner, **model_name})
     assert [e.field for e in err.value.errors] == [field]
