@@ -90,7 +90,7 @@ def main() -> int:
         if not args.skip_ray:
             try:
                 import ray  # noqa: F401
-                modes.append(("sweep on a local Ray, dense shared", dict(executor="ray")))
+                modes.append(("sweep on a local Ray (each job trains its round 0)", dict(executor="ray")))
             except ImportError:
                 print("(ray not installed: pip install -r requirements-ray.txt)")
         for i, (label, kwargs) in enumerate(modes):

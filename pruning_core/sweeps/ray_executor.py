@@ -59,22 +59,19 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import shutil
 import socket
-import tempfile
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import PrunelabError
+from .ray_task import Channel, inside_folder, is_shippable, run_job_task
 from .status import STOPPED, job_states
 
 INSTALL_HINT = "the ray executor needs Ray: pip install -r requirements-ray.txt"
 POLL_SECONDS = 0.2               # the driver's loop: drain messages, finished tasks, dispatch
 HEARTBEAT_SECONDS = 2.0          # the driver refreshes each running job's heartbeat and progress this often
-CANCEL_POLL_SECONDS = 0.5        # a task asks whether its job was cancelled, and ships new files, this often
 CANCEL_GRACE_SECONDS = 20.0      # then Ray kills a task that has not stopped by itself
 CONNECT_TIMEOUT_SECONDS = 10.0   # reaching a cluster's address
 CPUS_PER_JOB = 1.0
@@ -146,157 +143,6 @@ def connect(ray, address: str | None, slots: int | None) -> bool:
 
 # ---- the channel between the tasks and the driver -----------------------------------------------
 
-class Channel:
-    """A Ray actor (one per :func:`execute_ray` call): tasks push their messages, the driver
-    drains them; the driver marks jobs cancelled, tasks ask. Calls from one task run in order."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, dict]] = []
-        self.cancelled: set[str] = set()
-
-    def push(self, job_id: str, message: dict) -> None:
-        self.messages.append((job_id, message))
-
-    def drain(self) -> list[tuple[str, dict]]:
-        out, self.messages = self.messages, []
-        return out
-
-    def cancel(self, job_id: str) -> None:
-        self.cancelled.add(job_id)
-
-    def is_cancelled(self, job_id: str) -> bool:
-        return job_id in self.cancelled
-
-
-# ---- the remote side ----------------------------------------------------------------------------
-
-def _is_shippable(rel: pathlib.PurePath) -> bool:
-    """A run-folder file worth shipping: not a partial (temporary) file of a writer."""
-    from ..rundir import is_temporary
-
-    return not is_temporary(pathlib.Path(rel.name))
-
-
-class FolderShipper:
-    """What changed in a run folder since the last call: files (new or rewritten, ``state.json``
-    files last) and the files deleted."""
-
-    def __init__(self, root: pathlib.Path):
-        self.root = root
-        self.seen = self._scan()
-
-    def _scan(self) -> dict[str, tuple]:
-        out = {}
-        if not self.root.is_dir():
-            return out
-        for path in self.root.rglob("*"):
-            rel = path.relative_to(self.root)
-            if not _is_shippable(rel):
-                continue
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            if path.is_file():
-                out[rel.as_posix()] = (st.st_ino, st.st_mtime_ns, st.st_size)
-        return out
-
-    def changes(self) -> dict:
-        now = self._scan()
-        changed = sorted((rel for rel, sig in now.items() if self.seen.get(rel) != sig),
-                         key=lambda rel: (rel.endswith("state.json"), rel))
-        files = []
-        for rel in changed:
-            try:
-                files.append((rel, (self.root / rel).read_bytes()))
-            except FileNotFoundError:
-                now.pop(rel)
-        removed = sorted(rel for rel in self.seen if rel not in now)
-        self.seen = now
-        return {"files": files, "removed": removed}
-
-
-def run_job_task(job: dict, channel, files: list, plugins: list, threads: int) -> dict:
-    """The Ray task of one job: run it in a private temporary cache, stream its events and files
-    to ``channel``, return how it ended (status, error, traceback, progress, device)."""
-    import ray
-    import torch
-
-    from ..jobs.store import JobStore
-    from ..registry import unload_plugin
-    from ..rundir import atomic_write
-    from ..runner import run
-
-    torch.set_num_threads(max(1, threads))
-    job_id = job["id"]
-    cancel, done, lock = threading.Event(), threading.Event(), threading.Lock()
-
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="prunelab-ray-"))
-    plugin_paths: list[str] = []
-    try:
-        for i, (name, data) in enumerate(plugins):
-            if data is None:                          # missing on the driver: fails as it would there
-                plugin_paths.append(name)
-                continue
-            path = tmp / "plugins" / f"{i:02d}" / name      # its own file name, as the driver loaded it
-            atomic_write(path, lambda f, d=data: f.write(d))
-            plugin_paths.append(str(path))
-        with JobStore(tmp / "cache") as store:
-            local_id = store.create_job(job["config"], job["config_hash"], status="queued", origin=job["origin"],
-                                        plugins=plugin_paths)["id"]
-            run_dir = store.run_dir(local_id).mkdir()
-            for rel, data in files:                   # a resumed job's run folder, state.json last
-                atomic_write(_inside(run_dir.root, rel), lambda f, d=data: f.write(d))
-            shipper = FolderShipper(run_dir.root)
-
-            def send(event: dict | None) -> None:
-                record = store.get_job(local_id)
-                with lock:
-                    ray.get(channel.push.remote(job_id, {"event": event, **shipper.changes(),
-                                                         "progress": record.get("progress"),
-                                                         "device": record.get("device")}))
-
-            def watch() -> None:
-                """Every CANCEL_POLL_SECONDS: ask whether the job was cancelled, and ship what the run
-                wrote since the last event (a round's commit lands right after its event)."""
-                while not done.wait(CANCEL_POLL_SECONDS):
-                    try:
-                        if not cancel.is_set() and ray.get(channel.is_cancelled.remote(job_id)):
-                            cancel.set()
-                        with lock:
-                            changes = shipper.changes()
-                            if changes["files"] or changes["removed"]:
-                                ray.get(channel.push.remote(job_id, {"event": None, **changes}))
-                    except Exception:                 # the driver is gone: nobody records what this job does
-                        cancel.set()
-                        return
-
-            ray.get(channel.push.remote(job_id, {"started": True, "host": socket.gethostname()}))
-            watcher = threading.Thread(target=watch, daemon=True, name="prunelab-ray-watch")
-            watcher.start()
-            crash = None
-            try:
-                run(job["config"], send, cache_dir=store.root, job_id=local_id, cancel=cancel,
-                    resume=bool(job.get("resume")), origin=job["origin"], share_dense=False)
-            except Exception as exc:                  # run() recorded it in the record (status failed)
-                crash = f"{type(exc).__name__}: {exc}"
-            finally:
-                done.set()
-                watcher.join()
-            send(None)                                # whatever changed after the last event
-            record = store.get_job(local_id)
-            if record["status"] not in ("finished", "failed", "cancelled"):   # run() could not record the end
-                record["status"], record["error"] = "failed", record.get("error") or crash or "the run ended early"
-            return {key: record.get(key) for key in ("status", "error", "traceback", "progress", "device")}
-    finally:
-        for path in plugin_paths:
-            with contextlib.suppress(Exception):
-                unload_plugin(path)
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-# ---- the driver side ----------------------------------------------------------------------------
-
 @dataclass
 class Flight:
     """One job's task in flight."""
@@ -312,21 +158,13 @@ class Flight:
     host: str | None = None
 
 
-def _inside(root: pathlib.Path, rel: str) -> pathlib.Path:
-    """``root / rel``, refusing a path that leaves ``root``."""
-    path = pathlib.PurePosixPath(rel)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        raise ValueError(f"a shipped file name must stay inside the run folder: {rel!r}")
-    return root.joinpath(*path.parts)
-
-
 def run_folder_files(run_dir) -> list[tuple[str, bytes]]:
     """Every whole file of a run folder as (relative name, bytes), ``state.json`` files last."""
     root = run_dir.root
     if not root.is_dir():
         return []
     rels = [p.relative_to(root) for p in root.rglob("*") if p.is_file()]
-    rels = sorted((r for r in rels if _is_shippable(r)), key=lambda r: (r.name == "state.json", r.as_posix()))
+    rels = sorted((r for r in rels if is_shippable(r)), key=lambda r: (r.name == "state.json", r.as_posix()))
     return [(r.as_posix(), (root / r).read_bytes()) for r in rels]
 
 
@@ -426,9 +264,9 @@ class Driver:
             return
         root = self.store.run_dir(job_id).mkdir().root
         for rel, data in message.get("files", ()):
-            atomic_write(_inside(root, rel), lambda f, d=data: f.write(d))
+            atomic_write(inside_folder(root, rel), lambda f, d=data: f.write(d))
         for rel in message.get("removed", ()):
-            _inside(root, rel).unlink(missing_ok=True)
+            inside_folder(root, rel).unlink(missing_ok=True)
         event = message.get("event")
         if event is not None:
             self.store.append_event(job_id, {**event, "job": job_id})
