@@ -29,20 +29,8 @@ ACTIVE = ("queued", "running")
 def pick_job(jobs: list[dict]) -> str | None:
     """A job selector; the URL's ``?job=`` chooses the initial job and follows the selection (the
     parameter is shown as plain text: a crafted link draws no markup)."""
-    ids = [j["id"] for j in jobs]
-    if not ids:
-        return None
-    labels = {j["id"]: data.job_label(j, status=False) for j in jobs}
-    wanted = st.query_params.get("job")
-    if wanted and wanted not in ids:
-        st.warning(plain(f"No job {wanted} in this store; showing the newest instead."))
-    wanted = wanted or st.session_state.get("last_job")
-    index = ids.index(wanted) if wanted in ids else 0
-    chosen = st.selectbox("Job", ids, index=index, format_func=labels.get, key=f"job_pick:{wanted}")
-    if st.query_params.get("job") != chosen:
-        st.query_params["job"] = chosen
-    st.session_state["last_job"] = chosen
-    return chosen
+    return state.pick_from_url("job", "Job", [j["id"] for j in jobs],
+                               {j["id"]: data.job_label(j, status=False) for j in jobs})
 
 
 def controls(record: dict) -> None:

@@ -62,6 +62,25 @@ def load_plugins() -> list[str]:
     return _plugins(tuple(str(p) for p in plugin_paths_from_env()))
 
 
+def pick_from_url(param: str, label: str, ids: list[str], labels: dict[str, str]) -> str | None:
+    """A selector whose initial choice is the URL's ``?<param>=`` (an unknown id is named in a
+    plain-text warning), else the last one chosen, else the newest; the URL follows the choice."""
+    from .text import plain
+
+    if not ids:
+        return None
+    wanted = st.query_params.get(param)
+    if wanted and wanted not in ids:
+        st.warning(plain(f"No {label.lower()} {wanted} in this store; showing the newest instead."))
+    wanted = wanted or st.session_state.get(f"last_{param}")
+    index = ids.index(wanted) if wanted in ids else 0
+    chosen = st.selectbox(label, ids, index=index, format_func=labels.get, key=f"{param}_pick:{wanted}")
+    if st.query_params.get(param) != chosen:
+        st.query_params[param] = chosen
+    st.session_state[f"last_{param}"] = chosen
+    return chosen
+
+
 def config_of(record: dict) -> Config | None:
     """A job's config, or None when it names a method this app has not loaded (a plug-in file
     given only to the CLI: add it to ``$PRUNELAB_PLUGINS`` to see its plan here) or when the

@@ -36,20 +36,8 @@ FINAL, AT_SPARSITY = "final accuracy", "accuracy at a sparsity"
 def pick_sweep(sweeps: list[dict]) -> str | None:
     """A sweep selector; the URL's ``?sweep=`` chooses the initial sweep and follows the selection
     (an unknown id is named in a warning as plain text)."""
-    ids = [s["id"] for s in sweeps]
-    if not ids:
-        return None
     labels = {s["id"]: f"{s.get('name') or s['id']} · {sd.axes_text(s)} · {len(s['jobs'])} jobs" for s in sweeps}
-    wanted = st.query_params.get("sweep")
-    if wanted and wanted not in ids:
-        st.warning(plain(f"No sweep {wanted} in this store; showing the newest instead."))
-    wanted = wanted or st.session_state.get("last_sweep")
-    index = ids.index(wanted) if wanted in ids else 0
-    chosen = st.selectbox("Sweep", ids, index=index, format_func=labels.get, key=f"sweep_pick:{wanted}")
-    if st.query_params.get("sweep") != chosen:
-        st.query_params["sweep"] = chosen
-    st.session_state["last_sweep"] = chosen
-    return chosen
+    return state.pick_from_url("sweep", "Sweep", [s["id"] for s in sweeps], labels)
 
 
 def records_of(sweep: dict) -> dict[str, dict]:

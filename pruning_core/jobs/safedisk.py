@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import pathlib
 import sqlite3
@@ -94,10 +93,3 @@ def make_private(folder: pathlib.Path) -> pathlib.Path:
     _chmod(folder, 0o700)
     return folder
 
-
-def decode_json_text(text: str, where: str):
-    """``json.loads`` whose failure is a :class:`CorruptRecord` naming ``where``."""
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise CorruptRecord(f"{where} is not valid JSON ({exc})") from None

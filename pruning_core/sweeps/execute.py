@@ -46,9 +46,13 @@ def execute_local(sweep: dict, cache_dir, on_job_done=None, *, slots: int | None
     """Serve the store's queue with a scheduler of ``slots`` in a thread of this process (unless a
     worker already serves it) and watch the sweep to its end."""
     from ..jobs.store import JobStore
-    from ..jobs.worker import work
+    from ..jobs.worker import work, worker_running
 
     with JobStore(cache_dir) as store:
+        serving = worker_running(store.root)
+        if serving is not None and slots is not None:
+            print(f"the worker {serving} already serves {store.root}: its slots run the sweep, not {slots}",
+                  flush=True)
         worker = threading.Thread(target=work, args=(store.root, idle_exit_seconds, slots), daemon=True,
                                   name="prunelab-scheduler")
         worker.start()
@@ -60,6 +64,9 @@ def check_executor(executor: str, address: str | None = None) -> None:
     queued (a sweep queued for Ray that cannot start would wait for a local worker instead)."""
     if executor not in EXECUTORS:
         raise ValueError(f"executor: got {executor!r}; allowed: {', '.join(EXECUTORS)}")
+    if address and executor != "ray":
+        raise ValueError(f"address: got {address!r}, which only the ray executor uses; allowed: no address, "
+                         "or --executor ray")
     if executor == "ray":
         from .ray_executor import check_reachable, import_ray
         import_ray()

@@ -195,3 +195,10 @@ def test_the_python_api_returns_the_sweep_table(tmp_path):
     assert table.groupby("pruner.score")["round"].apply(list).to_dict() == {"magnitude": [0, 1, 2],
                                                                            "random": [0, 1, 2]}
     assert set(table["status"]) == {"finished"}
+
+
+def test_an_address_without_the_ray_executor_is_refused():
+    from pruning_core.sweeps.execute import check_executor
+
+    with pytest.raises(ValueError, match="address: got 'ray://head:10001', which only the ray executor uses"):
+        check_executor("local", "ray://head:10001")
