@@ -112,7 +112,7 @@ def job_list() -> None:
     """Every job with its state; refreshes itself while any job is queued or running."""
     jobs = state.jobs()
     active = any(j["status"] in ACTIVE for j in jobs)
-    if any(j["status"] == "queued" for j in jobs):
+    if any(launcher.waits_for_worker(j) for j in jobs):
         launcher.ensure_worker(state.cache_dir())
     pid = worker_running(state.cache_dir())
     counts = {s: sum(j["status"] == s for j in jobs) for s in ("running", "queued", "finished", "interrupted",

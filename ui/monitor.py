@@ -301,7 +301,7 @@ def show(job_id: str) -> None:
         st.error(plain(f"Job {job_id} disappeared from the store."))
         return
     active = record["status"] in ACTIVE
-    if record["status"] == "queued":
+    if launcher.waits_for_worker(record):
         launcher.ensure_worker(state.cache_dir())      # e.g. the app restarted after its worker left
     st.fragment(live, run_every=LIVE_SECONDS if active else None)(job_id)
     st.subheader("Masks")

@@ -55,6 +55,13 @@ def axes_text(sweep: dict) -> str:
 
 # ---- jobs ------------------------------------------------------------------------------------
 
+def executor_text(sweep: dict) -> str:
+    """`` · on Ray (ADDRESS)`` for a sweep sent to Ray, else nothing (this machine's worker)."""
+    if sweep.get("executor") != "ray":
+        return ""
+    return f" · on Ray ({sweep['address']})" if sweep.get("address") else " · on a local Ray"
+
+
 def job_progress(record: dict | None) -> float:
     """A job's progress in [0, 1]: 1 when finished, else epochs done / planned (0 when unknown)."""
     if not record:

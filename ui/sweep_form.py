@@ -11,11 +11,13 @@ The preview expands the grid with the engine (``pruning_core.sweeps.expand``, ke
 grid for the session): jobs, every invalid combination with its reason (nothing can be launched
 while there is one), search cost and epochs, and a run-time estimate from the Experiment page's
 estimate per epoch, divided over the worker's slots. Above 1,000 jobs a checkbox confirms the
-size. Launch queues one sweep and opens it on the Sweeps page.
+size. *Run on* chooses the executor: this machine's worker, or Ray (a local instance or a cluster's
+address). Launch queues one sweep and opens it on the Sweeps page.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -26,9 +28,11 @@ import streamlit as st
 
 from pruning_core.config import ConfigError, FieldSpec
 from pruning_core.dense import dense_keys
+from pruning_core.errors import PrunelabError
 from pruning_core.jobs.slots import default_cpu_slots
 from pruning_core.sweeps import MAX_JOBS_WITHOUT_CONFIRMATION, Axis, Grid, expand, parse_axis
 from pruning_core.sweeps.grid import split_values
+from pruning_core.sweeps.ray_connect import INSTALL_HINT
 
 from . import data, experiment, launcher, state
 from . import sweep_data as sd
@@ -322,16 +326,45 @@ def preview(form: FormResult, axes: list[Axis], problems: list[str], zipped: boo
     launch(grid, invalid)
 
 
+def ray_installed() -> bool:
+    """Whether Ray can be imported here (looked up, not imported: importing Ray takes seconds)."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def executor_choice() -> tuple[str, str | None, str | None]:
+    """Where the sweep runs: (executor, Ray address or None, what is wrong or None).
+
+    *This machine*: the store's worker and its slots. *Ray*: a driver the app starts sends the
+    jobs to a local Ray (no address) or to a cluster; their events and files come back into this
+    store, so the pages follow them as they follow local jobs."""
+    labels = {"local": "This machine", "ray": "Ray (local or a cluster)"}
+    executor = st.radio("Run on", list(labels), format_func=labels.get, horizontal=True, key="sweep_executor",
+                        help="This machine: the worker's slots. Ray: one task per job on a Ray cluster, or on a "
+                             "local Ray when no address is given.")
+    if executor == "local":
+        return executor, None, None
+    if not ray_installed():
+        return executor, None, INSTALL_HINT
+    address = st.text_input("Ray address (optional)", key="sweep_ray_address", placeholder="e.g. ray://head:10001",
+                            help="empty: start a local Ray on this machine's cores").strip()
+    return executor, address or None, None
+
+
 def launch(grid: Grid, invalid: list[str]) -> None:
-    """Sweep name and Launch (disabled while any combination is invalid); a grid above the limit
-    was confirmed before it was expanded (:func:`confirm_size`)."""
+    """Where to run, sweep name and Launch (disabled while any combination is invalid or Ray is
+    chosen but missing); a grid above the limit was confirmed before it was expanded (:func:`confirm_size`)."""
     confirmed = len(grid.members) > MAX_JOBS_WITHOUT_CONFIRMATION and bool(st.session_state.get("sweep_confirm"))
+    executor, address, problem = executor_choice()
+    if problem:
+        st.warning(plain(problem))
     name = st.text_input("Sweep name (optional)", key="sweep_name", placeholder="e.g. scores-by-seed")
-    ok = not invalid and bool(grid.members)
+    ok = not invalid and bool(grid.members) and not problem
     if st.button(f"Launch sweep ({len(grid.members):,} jobs)", type="primary", disabled=not ok, key="launch_sweep"):
         try:
-            sweep = launcher.submit_sweep(grid, state.cache_dir(), name=name or None, confirmed=confirmed)
-        except ValueError as exc:                  # ConfigError, or a data_dir outside the allowed folders
+            with st.spinner("starting …"):
+                sweep = launcher.submit_sweep(grid, state.cache_dir(), name=name or None, confirmed=confirmed,
+                                              executor=executor, address=address)
+        except (ValueError, PrunelabError) as exc:  # ConfigError, a data_dir outside the allowed folders, Ray
             st.error(plain(exc))
             return
         st.switch_page("pages/5_Sweeps.py", query_params={"sweep": sweep["id"]})

@@ -100,6 +100,8 @@ def sweep_controls(sweep: dict, grid: pd.DataFrame) -> None:
     """Cancel every unfinished job / Resume every stopped job of the sweep."""
     active = grid["status"].isin(sd.ACTIVE).any()
     stopped = grid["status"].isin(sd.STOPPED).sum()
+    if sweep.get("executor") == "ray" and not launcher.driver_running(sweep["id"], state.cache_dir()):
+        stopped += (grid["status"] == "queued").sum()        # queued for a Ray driver that no longer runs
     left, right, _ = st.columns([1, 1, 3])
     if left.button("Cancel sweep", key="sweep_cancel", disabled=not active,
                    help="Cancels every queued or running job of the sweep; finished rounds are kept."):
@@ -108,7 +110,7 @@ def sweep_controls(sweep: dict, grid: pd.DataFrame) -> None:
     if right.button(f"Resume sweep ({stopped})" if stopped else "Resume sweep", key="sweep_resume",
                     type="primary" if stopped else "secondary", disabled=not stopped,
                     help="Requeues every interrupted, failed or cancelled job; each continues after its last "
-                         "finished round."):
+                         "finished round (a Ray sweep's driver is started again)."):
         launcher.resume_sweep(sweep["id"], state.cache_dir())
         st.rerun()
 
@@ -147,7 +149,7 @@ def header(sweep: dict, grid: pd.DataFrame) -> None:
     st.progress(progress, text=f"{100 * progress:.0f}% of the sweep's jobs done (by epochs)")
     others = {k: v for k, v in counts.items() if k not in ("finished", "running", "queued")}
     st.caption(plain(f"{sd.axes_text(sweep)} · {'zipped' if sweep.get('zipped') else 'every combination'} · "
-                     f"sweep {sweep['id']}" + "".join(f" · {v} {k}" for k, v in others.items())))
+                     f"sweep {sweep['id']}" + sd.executor_text(sweep) + "".join(f" · {v} {k}" for k, v in others.items())))
 
 
 def accuracy_part(rounds: pd.DataFrame, sweep: dict, deps: tuple) -> None:
@@ -276,7 +278,7 @@ def show(sweep_id: str) -> None:
     sweep = state.store().get_sweep(sweep_id)
     records = records_of(sweep)
     statuses = [r["status"] for r in records.values()]
-    if "queued" in statuses:
+    if any(launcher.waits_for_worker(r) for r in records.values()):
         launcher.ensure_worker(state.cache_dir())      # e.g. the app restarted after its worker left
     active = any(s in sd.ACTIVE for s in statuses)
     st.fragment(live, run_every=LIVE_SECONDS if active else None)(sweep_id)

@@ -36,7 +36,8 @@ ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
                "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
-               "plugins", "sweep", "axes", "dense_keys")
+               "plugins", "sweep", "axes", "dense_keys", "executor")
+LOCAL = "local"    # the executor whose jobs the store's worker claims; others (``ray``) dispatch their own
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
 
@@ -158,12 +159,14 @@ class JobStore:
 
     @_guarded("written")
     def create_sweep(self, spec: dict, members: list[tuple[dict, str, dict, list]], *, name: str | None = None,
-                     origin: str = "app", plugins: list[str] | None = None) -> dict:
+                     origin: str = "app", plugins: list[str] | None = None, executor: str = LOCAL,
+                     address: str | None = None) -> dict:
         """Queue every member of a sweep at once and return the sweep record.
 
         ``spec``: what defines the sweep (base config, axes, zipped); ``members``: (config,
         config hash, axis values, dense keys) per job. All jobs enter the queue in one transaction, so a
-        sweep is never half-queued; each job records its sweep and axis values."""
+        sweep is never half-queued; each job records its sweep, axis values and ``executor`` (the
+        worker claims only ``local`` jobs; a Ray driver its sweep's ``ray`` jobs, ``address``)."""
         now = time.time()
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
@@ -178,11 +181,12 @@ class JobStore:
                     label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
                     record = self._new_record(config, config_hash, "queued", origin,
                                               f"{name or sweep_id} · {label}", plugins, now + i * 1e-6,
-                                              sweep=sweep_id, axes=values, dense_keys=keys)
+                                              sweep=sweep_id, axes=values, dense_keys=keys,
+                                              executor=executor)
                     self._jobs[record["id"]] = record
                     records.append(record)
             sweep = {"id": sweep_id, "name": name or sweep_id, "created": now, "origin": origin, **spec,
-                     "jobs": [r["id"] for r in records]}
+                     "executor": executor, "address": address, "jobs": [r["id"] for r in records]}
             self._sweeps[sweep_id] = sweep
         for record in records:
             self.run_dir(record["id"]).mkdir()
@@ -292,7 +296,8 @@ class JobStore:
                 if record is None:
                     continue
                 if record["status"] == "queued":
-                    queued.append(record)
+                    if (record.get("executor") or LOCAL) == LOCAL:
+                        queued.append(record)
                 elif self._with_liveness(record)["status"] == "running":
                     training |= {k for k in record.get("dense_keys") or [] if k and not published(self.root, k)}
             waiting = [r for r in queued if training & set(r.get("dense_keys") or [])]
@@ -324,8 +329,8 @@ class JobStore:
 
     @_guarded("read")
     def has_queued(self) -> bool:
-        """Whether any readable job waits in the queue."""
-        return any(r["status"] == "queued" for r in self.list_jobs())
+        """Whether any readable job waits in the queue of the store's worker (``local`` jobs)."""
+        return any(r["status"] == "queued" and (r.get("executor") or LOCAL) == LOCAL for r in self.list_jobs())
 
     def heartbeat(self, job_id: str, **fields: Any) -> bool:
         """Record that the job's worker is alive; return whether cancellation was requested."""
@@ -344,10 +349,12 @@ class JobStore:
                 record["status"], record["finished"] = "cancelled", time.time()
             self._jobs[job_id] = record
 
-    def requeue(self, job_id: str) -> dict:
-        """Put an interrupted, failed or cancelled job back in the queue to resume it."""
+    def requeue(self, job_id: str, executor: str | None = None) -> dict:
+        """Put an interrupted, failed or cancelled job back in the queue to resume it (with
+        ``executor``, for it from now on: a Ray sweep's job can resume locally and back)."""
+        moved = {"executor": executor} if executor else {}
         return self.update_job(job_id, status="queued", cancel_requested=False, error=None,
-                               traceback=None, worker_pid=None, resume=True)
+                               traceback=None, worker_pid=None, resume=True, **moved)
 
     def _with_liveness(self, record: dict) -> dict:
         """A running job whose heartbeat is stale, or whose worker process on this machine is gone,

@@ -56,9 +56,18 @@ class WorkerLock:
             self._fd = None
 
 
+def driver_lock_path(cache_dir: pathlib.Path, sweep_id: str) -> pathlib.Path:
+    """The lock of the one process that drives a sweep's jobs on Ray (held as :class:`WorkerLock`)."""
+    return cache_dir / "store" / f"driver-{sweep_id}.lock"
+
+
 def worker_running(cache_dir: str | pathlib.Path | None = None) -> int | None:
     """The pid of the live worker of this cache dir (the holder of its lock), or None."""
-    path = worker_lock_path(pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    return lock_holder(worker_lock_path(pathlib.Path(cache_dir) if cache_dir is not None else default_cache_dir()))
+
+
+def lock_holder(path: pathlib.Path) -> int | None:
+    """The pid of the live process holding the :class:`WorkerLock` at ``path``, or None."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

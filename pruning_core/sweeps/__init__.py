@@ -15,9 +15,11 @@ from .table import sweep_rounds, sweep_summary
 
 
 def queue_sweep(grid: Grid, cache_dir: str | pathlib.Path | None = None, *, name: str | None = None,
-                origin: str = "api", confirmed: bool = False, plugins: list[str] | None = None) -> dict:
-    """Check ``grid`` (every member valid, the size confirmed) and queue all of it; return the
-    sweep record. Nothing is queued when the check fails."""
+                origin: str = "api", confirmed: bool = False, plugins: list[str] | None = None,
+                executor: str = "local", address: str | None = None) -> dict:
+    """Check ``grid`` (every member valid, the size confirmed) and queue all of it for ``executor``
+    (``local``: the store's worker; ``ray``: a Ray driver, at ``address``); return the sweep
+    record. Nothing is queued when the check fails."""
     from ..dense import dense_keys
     from ..jobs.store import JobStore
 
@@ -25,7 +27,8 @@ def queue_sweep(grid: Grid, cache_dir: str | pathlib.Path | None = None, *, name
     spec = {"base": grid.base, "axes": [a.to_dict() for a in grid.axes], "zipped": grid.zipped}
     members = [(m.config.to_dict(), m.config.hash(), m.values, dense_keys(m.config)) for m in grid.members]
     with JobStore(cache_dir) as store:
-        return store.create_sweep(spec, members, name=name, origin=origin, plugins=plugins)
+        return store.create_sweep(spec, members, name=name, origin=origin, plugins=plugins, executor=executor,
+                                  address=address)
 
 
 __all__ = ["Axis", "Grid", "MAX_JOBS_WITHOUT_CONFIRMATION", "Member", "describe_values", "expand", "parse_axis",

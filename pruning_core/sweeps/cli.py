@@ -46,16 +46,18 @@ def cmd_sweep(args) -> int:
     from ..jobs.store import JobStore
     from ..registry import loaded_plugin_files
     from . import expand, parse_axis, queue_sweep, sweep_rounds, sweep_summary
-    from .execute import check_executor, execute
+    from .execute import check_executor, execute, hand_over
 
-    check_executor(args.executor, args.address)
     with JobStore(args.cache) as store:
         if args.resume:
             sweep = store.get_sweep(args.resume)
-            for job_id in sweep["jobs"]:
-                if store.get_job(job_id)["status"] in ("interrupted", "failed", "cancelled"):
-                    store.requeue(job_id)
+            args.executor = args.executor or sweep.get("executor") or "local"
+            args.address = args.address or (sweep.get("address") if args.executor == "ray" else None)
+            check_executor(args.executor, args.address)
+            hand_over(store, sweep, args.executor)
         else:
+            args.executor = args.executor or "local"
+            check_executor(args.executor, args.address)
             base = load_config(args.config, args.set).to_dict()
             grid = expand(base, [parse_axis(a) for a in args.axis], zipped=args.zip)
             grid.check(confirmed=args.yes)
@@ -69,7 +71,7 @@ def cmd_sweep(args) -> int:
             if args.dry_run:
                 return 0
             sweep = queue_sweep(grid, store.root, name=args.name, origin="cli", confirmed=args.yes,
-                                plugins=loaded_plugin_files())
+                                plugins=loaded_plugin_files(), executor=args.executor, address=args.address)
         print(f"sweep {sweep['id']}: {len(sweep['jobs'])} jobs queued, executor {args.executor}", flush=True)
 
     def done(record: dict) -> None:
@@ -117,7 +119,7 @@ def add_sweep_commands(sub) -> None:
     p.add_argument("--axis", action="append", default=[], metavar="FIELD=V1,V2",
                    help="a field and its values, e.g. seed=0,1,2 or pruner.score=magnitude,random")
     p.add_argument("--zip", action="store_true", help="pair the axes' values instead of multiplying them")
-    p.add_argument("--executor", choices=EXECUTORS, default="local")
+    p.add_argument("--executor", choices=EXECUTORS, help="local (default) or ray; with --resume: the sweep's own")
     p.add_argument("--address", help="Ray cluster address (executor ray); default: a local Ray")
     p.add_argument("--slots", type=int, help="concurrent jobs (default: one per GPU, else per the CPU)")
     p.add_argument("--out", help="write sweep.csv and sweep_summary.csv here")

@@ -68,10 +68,26 @@ def check_executor(executor: str, address: str | None = None) -> None:
         raise ValueError(f"address: got {address!r}, which only the ray executor uses; allowed: no address, "
                          "or --executor ray")
     if executor == "ray":
-        from .ray_executor import check_reachable, import_ray
+        from .ray_connect import check_reachable, import_ray
         import_ray()
         if address:
             check_reachable(address)
+
+
+def hand_over(store, sweep: dict, executor: str) -> int:
+    """Give a sweep's unfinished jobs to ``executor``: requeue its interrupted, failed and cancelled
+    jobs (they resume after their last finished round) and move its queued ones; return how many
+    jobs wait now. A finished job is never rerun."""
+    waiting = 0
+    for job_id, record in job_states(store, sweep).items():
+        if record["status"] in ("interrupted", "failed", "cancelled"):
+            store.requeue(job_id, executor)
+        elif record["status"] == "queued":
+            store.update_job(job_id, executor=executor)
+        else:
+            continue
+        waiting += 1
+    return waiting
 
 
 def execute(sweep: dict, cache_dir=None, on_job_done=None, *, executor: str = "local", slots: int | None = None,
@@ -99,7 +115,8 @@ def sweep(base: dict | Config, axes: dict[str, list] | list[Axis], *, executor: 
 
     axis_list = list(axes) if not isinstance(axes, dict) else [Axis(k, tuple(v)) for k, v in axes.items()]
     check_executor(executor, address)
-    queued = queue_sweep(expand(base, axis_list, zipped), cache_dir, name=name, origin="api", confirmed=confirmed)
+    queued = queue_sweep(expand(base, axis_list, zipped), cache_dir, name=name, origin="api", confirmed=confirmed,
+                         executor=executor, address=address)
     execute(queued, cache_dir, executor=executor, slots=slots, address=address)
     with JobStore(cache_dir) as store:
         return sweep_rounds(store, queued)

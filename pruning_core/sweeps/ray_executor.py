@@ -3,7 +3,7 @@ stays on this machine.
 
 ``execute_ray(sweep, cache_dir, on_job_done, address=..., slots=...)`` is the ``ray`` executor of
 :func:`pruning_core.sweeps.execute.execute`. Ray is optional (``pip install -r
-requirements-ray.txt``) and imported only here, only when this executor is chosen.
+requirements-ray.txt``) and imported only by :mod:`.ray_connect`, only when this executor is chosen.
 
 Why Ray core tasks and not Ray Tune
 -----------------------------------
@@ -58,87 +58,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pathlib
-import socket
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import PrunelabError
+from .ray_connect import RayExecutorError, connect, import_ray, ray_runtime_env  # noqa: F401 - the executor's API
 from .ray_task import Channel, inside_folder, is_shippable, run_job_task
 from .status import STOPPED, job_states
 
-INSTALL_HINT = "the ray executor needs Ray: pip install -r requirements-ray.txt"
 POLL_SECONDS = 0.2               # the driver's loop: drain messages, finished tasks, dispatch
 HEARTBEAT_SECONDS = 2.0          # the driver refreshes each running job's heartbeat and progress this often
 CANCEL_GRACE_SECONDS = 20.0      # then Ray kills a task that has not stopped by itself
-CONNECT_TIMEOUT_SECONDS = 10.0   # reaching a cluster's address
 CPUS_PER_JOB = 1.0
 GPUS_PER_JOB_ENV = "PRUNELAB_RAY_GPUS_PER_JOB"   # e.g. 0.5: two jobs share a GPU
-
-
-class RayExecutorError(PrunelabError):
-    """Ray is missing, or the cluster at the given address cannot be reached."""
-
-
-def import_ray():
-    """The ``ray`` module, or a RayExecutorError saying how to install it."""
-    try:
-        import ray
-    except ImportError as exc:
-        raise RayExecutorError(f"{INSTALL_HINT} ({exc})") from None
-    return ray
-
-
-def ray_runtime_env(local: bool = True) -> dict:
-    """The runtime environment Prunelab's tasks need: this ``pruning_core`` package shipped to
-    every node (so the nodes run the driver's code), and for a local Ray the data folder of this
-    process. Pass it to your own ``ray.init(runtime_env=...)``."""
-    from ..datadirs import default_data_dir
-
-    package = pathlib.Path(__file__).resolve().parents[1]
-    env: dict[str, Any] = {"py_modules": [str(package)], "excludes": ["__pycache__", "*.pyc"]}
-    data = os.environ.get("PRUNELAB_DATA") or (str(default_data_dir()) if local else None)
-    if data:
-        env["env_vars"] = {"PRUNELAB_DATA": data}
-    return env
-
-
-def check_reachable(address: str) -> None:
-    """A RayExecutorError naming ``address`` unless something listens there (within
-    :data:`CONNECT_TIMEOUT_SECONDS`); ``auto`` and ``local`` are Ray's to resolve."""
-    target = address.split("://", 1)[-1]
-    host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        return
-    host = host.strip("[]") or "127.0.0.1"
-    try:
-        with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_SECONDS):
-            pass
-    except OSError as exc:
-        raise RayExecutorError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc} "
-                               "(is `ray start --head` running there, and is the port open?)") from None
-
-
-def connect(ray, address: str | None, slots: int | None) -> bool:
-    """Initialise Ray unless it already is: a local instance (``slots`` CPUs) when ``address`` is
-    None, else the cluster at ``address``. Return whether this call initialised it (and so must
-    shut it down)."""
-    if ray.is_initialized():
-        return False
-    if address is None:
-        ray.init(num_cpus=slots, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
-                 runtime_env=ray_runtime_env(local=True))
-        return True
-    check_reachable(address)
-    try:
-        ray.init(address=address, log_to_driver=False, ignore_reinit_error=True,
-                 runtime_env=ray_runtime_env(local=False))
-    except (ConnectionError, TimeoutError, OSError, RuntimeError, ValueError) as exc:
-        raise RayExecutorError(f"cannot connect to the Ray cluster at {address}: {type(exc).__name__}: {exc}") \
-            from None
-    return True
 
 
 # ---- the channel between the tasks and the driver -----------------------------------------------
@@ -430,14 +363,23 @@ def execute_ray(sweep: dict, cache_dir=None, on_job_done: Callable[[dict], None]
     local Ray (``slots`` CPUs) unless one is already initialised in this process, which is used
     as it is. ``slots``: at most this many jobs in flight (default: what the cluster's CPUs, and
     GPUs where the jobs use them, hold). ``on_job_done(record)`` is called once per job as it
-    stops. Raises RayExecutorError when Ray is not installed or ``address`` cannot be reached."""
+    stops. One process drives a sweep at a time (a lock in the store). Raises RayExecutorError when
+    Ray is not installed, ``address`` cannot be reached or another process drives the sweep."""
     from ..jobs.store import JobStore
+    from ..jobs.worker import WorkerLock, driver_lock_path, lock_holder
 
     ray = import_ray()
     with JobStore(cache_dir) as store:
-        started = connect(ray, address, slots)
+        lock = WorkerLock(driver_lock_path(store.root, sweep["id"]))
+        if not lock.acquire():
+            raise RayExecutorError(f"sweep {sweep['id']}: the process {lock_holder(lock.path)} already drives its "
+                                   "jobs on Ray (cancel them there, or wait for it to end)")
         try:
-            return Driver(ray, store, sweep, on_job_done, slots).run()
+            started = connect(ray, address, slots)
+            try:
+                return Driver(ray, store, sweep, on_job_done, slots).run()
+            finally:
+                if started:
+                    ray.shutdown()
         finally:
-            if started:
-                ray.shutdown()
+            lock.release()

@@ -344,3 +344,32 @@ print("ok")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=180,
                           env={**os.environ, "PRUNELAB_CACHE": str(root)})
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-2000:]
+
+
+def test_run_on_ray_from_the_form(store_dir, no_worker, monkeypatch):
+    """*Run on → Ray*: without Ray the form says how to install it and cannot launch; with it the
+    sweep is queued for Ray at the given address and its driver (not the worker) is started."""
+    from ui import launcher, sweep_form
+
+    root, _ = store_dir
+    drivers = []
+    monkeypatch.setattr(launcher, "check_executor", lambda executor, address=None: None)
+    monkeypatch.setattr(launcher, "ensure_driver", lambda sweep_id, cache_dir=None: drivers.append(sweep_id) or 0)
+    monkeypatch.setattr(sweep_form, "ray_installed", lambda: False)
+    at = page("1_Experiment")
+    at = vary(at, "seed")
+    at.text_input(key="sweep:seed:list").input("0, 1").run()
+    at.radio(key="sweep_executor").set_value("ray").run()
+    no_exception(at)
+    assert "pip install -r requirements-ray.txt" in texts(at)
+    assert at.button(key="launch_sweep").disabled
+    monkeypatch.setattr(sweep_form, "ray_installed", lambda: True)
+    at.run()
+    assert not at.button(key="launch_sweep").disabled
+    at.text_input(key="sweep_ray_address").input("head:6379").run()
+    at.button(key="launch_sweep").click().run()
+    no_exception(at)
+    (sweep,) = JobStore(root).list_sweeps()
+    assert sweep["executor"] == "ray" and sweep["address"] == "head:6379"
+    assert drivers == [sweep["id"]] and not no_worker
+    assert {JobStore(root).get_job(j)["executor"] for j in sweep["jobs"]} == {"ray"}

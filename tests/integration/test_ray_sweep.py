@@ -212,6 +212,43 @@ def test_without_a_ray_it_starts_a_local_one_and_ships_the_code(tmp_path):
     assert result == {"status": ["finished"], "error": [None], "still_initialised": False}, out.stderr[-3000:]
 
 
+def test_the_app_sends_a_sweep_to_ray_through_a_detached_driver(tmp_path, monkeypatch):
+    """The app's way (*Run on → Ray*): the launcher queues the sweep for Ray and starts a
+    detached ``sweep --resume … --executor ray`` driver; the store's worker never takes its jobs;
+    both jobs finish, written into the store, and the driver leaves with its lock released."""
+    import signal
+
+    from pruning_core.jobs.worker import driver_lock_path, lock_holder, worker_running
+    from ui import launcher
+
+    pytest.importorskip("ray", reason=SKIP_REASON)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    root = tmp_path / "cache"
+    grid = expand(TINY, [parse_axis("seed=0,1")])
+    sweep = launcher.submit_sweep(grid, root, name="on-ray", origin="test", executor="ray")
+    store = JobStore(root)
+    try:
+        deadline = time.time() + DEADLINE
+        while time.time() < deadline and any(store.get_job(j)["status"] not in ("finished", "failed")
+                                             for j in sweep["jobs"]):
+            time.sleep(0.5)
+        log = (root / "store" / f"driver-{sweep['id']}.log").read_text()
+        records = [store.get_job(j) for j in sweep["jobs"]]
+        assert [r["status"] for r in records] == ["finished", "finished"], log[-3000:]
+        assert all(any(e["type"] == "round" for e in store.events(r["id"])) for r in records)
+        assert worker_running(root) is None                 # no local worker was started for it
+        deadline = time.time() + 30
+        while lock_holder(driver_lock_path(root, sweep["id"])) is not None and time.time() < deadline:
+            time.sleep(0.2)
+        assert lock_holder(driver_lock_path(root, sweep["id"])) is None, log[-3000:]
+    finally:
+        for pid in launcher.worker_pids(root):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
 def test_without_ray_the_error_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)          # `import ray` raises ImportError
     sweep = queue_sweep(expand(TINY, [parse_axis("seed=0")]), tmp_path)
