@@ -87,21 +87,6 @@ def snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def allr_d(params: dict[str, torch.nn.Parameter], before: Masks, after: Masks, retrain_epochs: int,
-           epochs: int) -> float:
-    """ALLR's d from the weights one pruning step removed (prunable weights alive before it)."""
-    from .lr_policies import allr_discount
-
-    pruned_sq = alive_sq = 0.0
-    for name, w in params.items():
-        w = w.detach().float()
-        alive_sq += float((w[before[name]] ** 2).sum())
-        pruned_sq += float((w[before[name] & ~after[name]] ** 2).sum())
-    alive_before, alive_after = count_alive(before)[0], count_alive(after)[0]
-    fraction = (alive_before - alive_after) / alive_before if alive_before else 0.0
-    return allr_discount(math.sqrt(pruned_sq), math.sqrt(alive_sq), fraction, retrain_epochs, epochs)
-
-
 class RepeatRun:
     """One repeat of an experiment: the model, its masks and artifacts, and the round primitives."""
 
@@ -126,6 +111,7 @@ class RepeatRun:
         self.memo: dict = {}
         self.optimizer: torch.optim.Optimizer | None = None
         self.d: float | None = None                 # ALLR's d of the current round
+        self.d1: float | None = None                # … and its d₁ (recorded: d may be d₂)
         self._before_pruning: dict | None = None    # the state pruning started from (stability)
         self._states: dict[str, dict] = {}
         self._current_masks: Masks | None = None
@@ -221,8 +207,9 @@ class RepeatRun:
         if not step.prune_after:
             self._before_pruning = snapshot(self.model)
         self.masks = self.pruner.prune(before, step.prune, step.index, round_generator(self.seed, step.index))
-        if step.lr.scaled:
-            self.d = allr_d(self.params, before, self.masks, step.epochs, self.config.training.epochs)
+        if step.lr.scaled:      # ALLR: d = max(d₁, d₂) from this step, θ as the policy's d1_over says
+            self.d, self.d1 = step.lr.policy.discount(dict(self.model.named_parameters()), before, self.masks,
+                                                      step.epochs, self.config.training.epochs)
         return count_alive(before)[0] - count_alive(self.masks)[0]
 
     def treat(self, name: str) -> None:
@@ -301,7 +288,8 @@ class RepeatRun:
         if step.prune is not None and not step.prune_after:
             policy = step.lr.policy.plugin_name
             if policy != "replay":
-                fields.update(lr_policy=policy, allr_d=self.d if step.lr.scaled else None)
+                fields.update(lr_policy=policy, allr_d=self.d if step.lr.scaled else None,
+                              allr_d1=self.d1 if step.lr.scaled else None)
             if self._before_pruning is not None and self.files.has_weights("round_000"):
                 fields.update(round_stability_fields(self._before_pruning, self.model.state_dict(),
                                                      self.saved_state("round_000"), self.masks))
@@ -322,7 +310,7 @@ class RepeatRun:
             self.files.save_optimizer(step.index, self.optimizer.state_dict())
         self.files.commit({"round": step.index, "weights": weights, "cumulative_epochs": step.cumulative,
                            "pruner": self.pruner.state_dict(), "memo": self.memo})
-        self.d, self._before_pruning = None, None
+        self.d, self.d1, self._before_pruning = None, None, None
 
 
 def run_repeat(ctx: RunContext, repeat: int) -> None:

@@ -6,6 +6,8 @@ retraining"): IMP within a fixed budget of T = ``training.epochs`` epochs.
 * Rounds r = 1 … R each prune a fraction p of the alive weights, keep the trained weights and
   retrain with ALLR; they share the remaining T − T0 epochs evenly, the last round taking the
   remainder: ⌊(T − T0)/R⌋ each, and T − T0 − (R − 1)·⌊(T − T0)/R⌋ for round R.
+* ALLR's d₁ divides by ‖θ‖ over all parameters (``d1_over``, as ZIB-IOL/BIMP) or over the alive
+  prunable weights; d₂ = T_rt / T with T the whole budget.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config.fields import FieldError, option
-from ..lr_policies import AdaptiveLinearLR, LinearLR
+from ..lr_policies import AdaptiveLinearLR, LinearLR, d1_over_option
 from ..plan import LRPlan, Plan, PruneStep, RoundPlan
 from ..registry import ALGORITHMS
 from ..schedules import geometric_sparsity
@@ -37,6 +39,7 @@ class BIMP(Algorithm):
                                label="Dense epochs T0")
     warmup_fraction: float = option(0.1, "ALLR's warm-up as a fraction of each retraining.", low=0.0,
                                     high=1.0, high_open=True)
+    d1_over: str = d1_over_option()
 
     def per_round_rate(self) -> float:
         if self.target_sparsity is not None:
@@ -49,7 +52,7 @@ class BIMP(Algorithm):
         planned = geometric_sparsity(p, R) if config.pruner.selection.plugin_name == "fraction" else [0.0] + [None] * R
         share = (T - T0) // R
         rounds = [RoundPlan(0, T0, LRPlan(LinearLR(warmup_fraction=0.0), T0, 0))]
-        allr, cumulative = AdaptiveLinearLR(warmup_fraction=self.warmup_fraction), 0
+        allr, cumulative = AdaptiveLinearLR(warmup_fraction=self.warmup_fraction, d1_over=self.d1_over), 0
         for r in range(1, R + 1):
             epochs = share if r < R else T - T0 - share * (R - 1)
             cumulative += epochs

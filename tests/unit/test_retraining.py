@@ -40,7 +40,11 @@ def test_slr_compresses_the_whole_schedule():
 def test_clr_llr_allr_exact_values_with_one_epoch_warmup():
     # w = 0.25 · 4 = 1 epoch; warm-up factor (t + 1/2)/1 for t < 1; then decay over the remaining 3 epochs
     cos = lambda t: 0.1 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 3))  # noqa: E731
-    assert policy("clr", warmup_fraction=0.25) == pytest.approx([0.05, 0.1] + [cos(t) for t in TIMES[2:]])
+    assert policy("clr", warmup_fraction=0.25, decay_to="zero") == \
+        pytest.approx([0.05, 0.1] + [cos(t) for t in TIMES[2:]])
+    # default: the cosine ends at the original schedule's minimum η_min = 0.01 (×0.1 at epoch 5), not 0
+    to_min = lambda t: 0.01 + (0.1 - 0.01) * 0.5 * (1 + math.cos(math.pi * (t - 1) / 3))  # noqa: E731
+    assert policy("clr", warmup_fraction=0.25) == pytest.approx([0.05, 0.1] + [to_min(t) for t in TIMES[2:]])
     lin = [0.05, 0.1] + [0.1 * (1 - (t - 1) / 3) for t in TIMES[2:]]
     assert policy("llr", warmup_fraction=0.25) == pytest.approx(lin)
     assert lin[4] == pytest.approx(0.1 * 2 / 3)
@@ -105,6 +109,7 @@ def test_bimp_splits_the_budget_and_retrains_with_allr(tmp_path, monkeypatch):
     for event, (start, middle) in zip(events, lrs[1:]):
         d = event["allr_d"]
         assert 2 / 6 <= d <= 1 and event["lr_policy"] == "allr"
+        assert d == pytest.approx(min(1.0, max(event["allr_d1"], 2 / 6)))   # d = max(d₁, d₂), d₂ = T_rt/T
         assert start == pytest.approx(0.01 * d * (1 / 8) / 0.2)  # warm-up (0 + 1/n)/w: n = ⌈1437/200⌉ = 8, w = 0.2
         assert middle == pytest.approx(0.01 * d * (1 - (1 - 0.2) / (2 - 0.2)))
 
