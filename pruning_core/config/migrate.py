@@ -20,7 +20,13 @@ one_shot target_sparsity s                   one_shot rate 1 − (1 − s)
 asni sigmoid_alpha/beta/gamma, target        asni schedule sigmoid {alpha, beta, gamma, target}
 gradual gradual_start/end, target            gradual schedule polynomial {start, end, target}
 bimp bimp_dense_epochs                       bimp dense_epochs
+lr_policy allr, bimp                         d1_over prunable_weights (that release's d₁)
+lr_policy clr                                lr_policy clr decay_to zero (that release's CLR)
 ===========================================  =================================================
+
+The last two rows keep what a first-release run computed: it took ALLR's ‖θ‖ over the alive
+conv/linear weights and ended CLR's cosine at 0; the current defaults follow the BIMP paper's
+reference code instead (ALLR's ‖θ‖ over all parameters, CLR down to the schedule's minimum).
 
 Values the first release accepted but ignored (a norm on unstructured pruning, ``lr_policy``
 under weight rewinding, ``retrain_epochs`` with the default policy, a conv rate on a model
@@ -52,6 +58,8 @@ _V1_ONLY_ALGORITHM = {"rewind", "reinit", "sigmoid_alpha", "sigmoid_beta", "sigm
                       "gradual_end", "bimp_dense_epochs"}
 UNITS = {"unstructured": "weight", "channels": "input_channel", "filters": "output_filter", "hybrid": "hybrid"}
 WARMUP_POLICIES = ("clr", "llr", "allr")
+V1_READINGS = {"allr": {"d1_over": "prunable_weights"}, "clr": {"decay_to": "zero"}}
+"""What the first release computed where the defaults now follow ZIB-IOL/BIMP."""
 
 
 def is_legacy(data: Any) -> bool:
@@ -178,7 +186,7 @@ def _algorithm(a: dict) -> dict:
                                                 "start": a["gradual_start"], "end": a["gradual_end"]}}
     if name == "bimp":
         return {"name": "bimp", "rounds": a["rounds"], "dense_epochs": a["bimp_dense_epochs"],
-                "warmup_fraction": a["warmup_fraction"], **_rate(a)}
+                "warmup_fraction": a["warmup_fraction"], **V1_READINGS["allr"], **_rate(a)}
     if name not in ("imp", "one_shot"):
         return {k: v for k, v in a.items() if k in ("name",)}
     if a["rewind"] == "weights":
@@ -190,7 +198,7 @@ def _algorithm(a: dict) -> dict:
         raise ConfigError([FieldError("algorithm.partial_epochs", a["partial_epochs"],
                                       "null: fine-tuning with AIMP's τ (first release: rewind = 'none') has no "
                                       "equivalent now; τ shortens replayed retraining only")])
-    lr_policy: dict = {"name": policy}
+    lr_policy: dict = {"name": policy, **V1_READINGS.get(policy, {})}
     if policy in WARMUP_POLICIES:
         lr_policy["warmup_fraction"] = a["warmup_fraction"]
     out: dict = {"name": name, "treatment": treatment, "lr_policy": lr_policy}
