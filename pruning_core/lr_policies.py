@@ -161,7 +161,8 @@ def d1_over_option():
     """The ``d1_over`` option of ALLR (its own, and BIMP's, which builds its ALLR itself)."""
     return option("all_parameters", "The vector θ whose norm ‖θ‖ divides d₁ = ‖θ − θ_p‖ / (‖θ‖·√s): "
                   "all_parameters = every parameter of the model, weights, biases and batch-norm scales "
-                  "and shifts (ZIB-IOL/BIMP's reading); prunable_weights = the alive conv/linear weights only.",
+                  "and shifts (ZIB-IOL/BIMP's reading); prunable_weights = the alive conv/linear weights "
+                  "only.",
                   choices=D1_OVER, label="ALLR's d₁ over",
                   choice_labels={"all_parameters": "all parameters (reference code)",
                                  "prunable_weights": "the alive prunable weights"})
