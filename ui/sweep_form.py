@@ -42,7 +42,7 @@ from .widgets import FormResult, _step, axis_field, nest
 FIELDS_KEY = "sweep_fields"
 PREFIX = "sweep:"
 MAX_RANGE = 10_000
-APP_MAX_JOBS = 20_000        # expanding validates every member (~20 ms each): beyond this the page would hang
+APP_MAX_JOBS = 20_000        # expanding validates every member (~2 ms each): beyond this the page would stall
 MAX_LISTED = 30
 NULL_LABEL = "null (unset)"
 
@@ -265,7 +265,7 @@ def planned_size(axes: list[Axis], zipped: bool) -> int:
 
 def confirm_size(size: int) -> bool:
     """Whether a grid of ``size`` may be expanded: up to the limit at once, above it after the
-    checkbox (expanding validates every member: about 20 ms each), never above :data:`APP_MAX_JOBS`."""
+    checkbox (expanding validates every member: about 2 ms each), never above :data:`APP_MAX_JOBS`."""
     if size > APP_MAX_JOBS:
         st.error(plain(f"{size:,} jobs: the app expands at most {APP_MAX_JOBS:,}. Use fewer values, or zip the "
                        f"axes."))

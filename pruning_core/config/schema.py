@@ -20,14 +20,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import registry
 from . import fields
 from .checks import SEED_MAX, cross_checks
-from .fields import ConfigError, FieldError, FieldSpec, choice, option
+from .fields import ConfigError, FieldError, FieldSpec, choice, option, type_hints
 from .values import (apply_suggestions, build_section, delete_dotted, flat_values, inactive_errors, nesting_error,
                      set_dotted, to_dict)
 
@@ -228,7 +227,7 @@ def field_specs(cls: type | None = None, values: dict[str, Any] | None = None, p
 
 def section_titles() -> dict[str, str]:
     """{top-level section: its title} for the form ("" = the top-level fields)."""
-    hints = typing.get_type_hints(Config)
+    hints = type_hints(Config)
     titles = {"": Config.title}
     for f in dataclasses.fields(Config):
         if "registry" in f.metadata:

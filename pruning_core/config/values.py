@@ -7,11 +7,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import typing
 from typing import Any
 
 from .fields import (ConfigError, FieldError, allowed_names, applies, choices_of, describe_condition, field_specs,
-                     is_choice, number_text, plugin_name, type_name, upper_bound)
+                     is_choice, number_text, plugin_name, type_hints, type_name, upper_bound)
 
 MAX_DEPTH = 16
 """How deeply a raw config may nest tables and lists: the schema's own tables go 3 deep
@@ -41,7 +40,7 @@ def build_section(cls: type, data: Any, prefix: str, errors: list[FieldError]) -
     if not isinstance(data, dict):
         errors.append(FieldError(prefix.rstrip(".") or "config", data, "a table/object of fields"))
         return cls()
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
@@ -214,7 +213,7 @@ def _chosen_plugins(cls: type, data: Any, prefix: str = "") -> list[type]:
     out = []
     if not isinstance(data, dict):
         data = {}
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     for f in dataclasses.fields(cls):
         raw = data.get(f.name)
         if is_choice(f):
