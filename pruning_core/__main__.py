@@ -122,11 +122,12 @@ def _one_line(text: object) -> str:
 def cmd_list(args) -> int:
     """One line per job; a record that cannot be read (status "unreadable", no config) shows its
     id, that status and why."""
+    from .jobs.labels import matches
     from .jobs.store import JobStore
     from .summary import method_label
 
     with JobStore(args.cache) as store:
-        jobs = store.list_jobs()
+        jobs = [j for j in store.list_jobs() if matches(j, args.tag, args.match)]
     if not jobs:
         print("no jobs")
     for job in jobs:
@@ -137,7 +138,8 @@ def cmd_list(args) -> int:
             continue
         p = job.get("progress") or {}
         print(f"{job['id']:<32} {job['status']:<12} {c['model']['name']:<14} {c['dataset']['name']:<14} "
-              f"{method_label(c)}  epochs {p.get('epochs_done', 0)}/{p.get('epochs_total') or '?'}  {job['origin']}")
+              f"{method_label(c)}  epochs {p.get('epochs_done', 0)}/{p.get('epochs_total') or '?'}  {job['origin']}"
+              + "".join(f"  #{_one_line(t)}" for t in job.get("tags") or []))
     return 0
 
 
@@ -232,7 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="export rounds.csv, epochs.csv, summary.json and masks here")
     p.add_argument("--quiet", action="store_true", help="print only the final status")
     p.set_defaults(func=cmd_run)
-    sub.add_parser("list", help="list the jobs in the store").set_defaults(func=cmd_list)
+    p = sub.add_parser("list", help="list the jobs in the store")
+    p.add_argument("--tag", action="append", default=[], help="only jobs with this tag (repeatable: all of them)")
+    p.add_argument("--match", default="", help="only jobs with this text in their id, name, note or tags")
+    p.set_defaults(func=cmd_list)
     p = sub.add_parser("show", help="summary and rounds of one job")
     p.add_argument("job")
     p.set_defaults(func=cmd_show)
@@ -258,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="jobs run at once: a number, or auto (one per GPU, else one per CPU core); default 1")
     p.set_defaults(func=cmd_worker)
     from .analysis.cli import add_analysis_commands
+    from .jobs.cli import add_job_commands
     from .sweeps.cli import add_sweep_commands
     add_analysis_commands(sub)
+    add_job_commands(sub)
     add_sweep_commands(sub)
     args = parser.parse_args(argv)
     try:

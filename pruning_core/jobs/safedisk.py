@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import pathlib
 import sqlite3
@@ -80,6 +81,17 @@ def store_errors(root: pathlib.Path, action: str):
         raise
     except (sqlite3.Error, OSError, diskcache.Timeout) as exc:
         raise StoreError(f"the job store {root} cannot be {action}: {describe_failure(exc)}") from exc
+
+
+def guarded(action: str):
+    """Method decorator: storage failures become a StoreError naming the store and ``action``."""
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args, **kwargs):
+            with store_errors(self.root, action):
+                return method(self, *args, **kwargs)
+        return guarded
+    return wrap
 
 
 def _chmod(path: pathlib.Path, mode: int) -> None:

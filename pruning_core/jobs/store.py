@@ -21,8 +21,6 @@ read-only store raises a :class:`~pruning_core.errors.StoreError` naming the sto
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import pathlib
 import time
@@ -30,14 +28,15 @@ from typing import Any
 
 from ..errors import CorruptRecord
 from ..rundir import RunDir
-from .safedisk import make_private, open_cache, store_errors
+from .removal import JobRemoval
+from .safedisk import guarded, make_private, open_cache, store_errors
+from .sweep_records import LOCAL, SweepRecords
 
 ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
                "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
-               "plugins", "sweep", "axes", "dense_keys", "executor")
-LOCAL = "local"    # the executor whose jobs the store's worker claims; others (``ray``) dispatch their own
+               "plugins", "sweep", "axes", "dense_keys", "executor", "tags", "note")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
 
@@ -88,18 +87,7 @@ def _check_record(job_id: str, record: Any, where: pathlib.Path) -> dict:
     return record
 
 
-def _guarded(action: str):
-    """Method decorator: storage failures become a StoreError naming the store and ``action``."""
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args, **kwargs):
-            with store_errors(self.root, action):
-                return method(self, *args, **kwargs)
-        return guarded
-    return wrap
-
-
-class JobStore:
+class JobStore(SweepRecords, JobRemoval):
     """Job records, their events and their run folders, shared by every process."""
 
     def __init__(self, root: str | pathlib.Path | None = None):
@@ -139,10 +127,10 @@ class JobStore:
             job_id = f"{stamp}-{config_hash[:8]}-{n}"
         return {**dict.fromkeys(RECORD_KEYS), "id": job_id, "name": name or job_id, "config": config,
                 "config_hash": config_hash, "status": status, "origin": origin, "created": now,
-                "cancel_requested": False, "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
+                "cancel_requested": False, "tags": [], "progress": {"epochs_done": 0, "epochs_total": None, "eta_seconds": None},
                 "plugins": list(plugins or []), **extra}
 
-    @_guarded("written")
+    @guarded("written")
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",
                    origin: str = "app", name: str | None = None, plugins: list[str] | None = None,
                    dense_keys: list[str | None] | None = None) -> dict:
@@ -157,63 +145,6 @@ class JobStore:
         self.run_dir(record["id"]).mkdir()
         return record
 
-    @_guarded("written")
-    def create_sweep(self, spec: dict, members: list[tuple[dict, str, dict, list]], *, name: str | None = None,
-                     origin: str = "app", plugins: list[str] | None = None, executor: str = LOCAL,
-                     address: str | None = None) -> dict:
-        """Queue every member of a sweep at once and return the sweep record.
-
-        ``spec``: what defines the sweep (base config, axes, zipped); ``members``: (config,
-        config hash, axis values, dense keys) per job. All jobs enter the queue in one transaction, so a
-        sweep is never half-queued; each job records its sweep, axis values and ``executor`` (the
-        worker claims only ``local`` jobs; a Ray driver its sweep's ``ray`` jobs, ``address``)."""
-        now = time.time()
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-        with self._sweeps.transact():
-            sweep_id, n = f"{stamp}-sweep-{digest[:8]}", 1
-            while sweep_id in self._sweeps:
-                n += 1
-                sweep_id = f"{stamp}-sweep-{digest[:8]}-{n}"
-            with self._jobs.transact():
-                records = []
-                for i, (config, config_hash, values, keys) in enumerate(members):
-                    label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
-                    record = self._new_record(config, config_hash, "queued", origin,
-                                              f"{name or sweep_id} · {label}", plugins, now + i * 1e-6,
-                                              sweep=sweep_id, axes=values, dense_keys=keys,
-                                              executor=executor)
-                    self._jobs[record["id"]] = record
-                    records.append(record)
-            sweep = {"id": sweep_id, "name": name or sweep_id, "created": now, "origin": origin, **spec,
-                     "executor": executor, "address": address, "jobs": [r["id"] for r in records]}
-            self._sweeps[sweep_id] = sweep
-        for record in records:
-            self.run_dir(record["id"]).mkdir()
-        return sweep
-
-    @_guarded("read")
-    def get_sweep(self, sweep_id: str) -> dict:
-        """The sweep record (its spec and job ids); KeyError if there is none."""
-        try:
-            sweep = self._sweeps.get(sweep_id)
-        except CorruptRecord as exc:
-            raise CorruptRecord(f"sweep {sweep_id}: its record in {self._sweeps_file} is unreadable: {exc}") from None
-        if sweep is None:
-            raise KeyError(f"no sweep {sweep_id!r} in {self.root}")
-        return sweep
-
-    @_guarded("read")
-    def list_sweeps(self) -> list[dict]:
-        """Every readable sweep record, newest first."""
-        out = []
-        for key in self._sweeps.iterkeys():
-            try:
-                out.append(self.get_sweep(key))
-            except CorruptRecord:
-                continue
-        return sorted(out, key=lambda s: s["id"], reverse=True)
-
     def _read(self, job_id: str) -> dict | None:
         """The stored record (None if there is none); CorruptRecord if it cannot be read."""
         try:
@@ -222,7 +153,7 @@ class JobStore:
             raise CorruptRecord(f"job {job_id}: its record in {self._jobs_file} is unreadable: {exc}") from None
         return None if record is None else _check_record(job_id, record, self._jobs_file)
 
-    @_guarded("read")
+    @guarded("read")
     def get_job(self, job_id: str) -> dict:
         """The job record; KeyError naming the known jobs if there is none, CorruptRecord if it
         cannot be read."""
@@ -244,12 +175,12 @@ class JobStore:
                 keys.append((None, f"row {rowid} of {self._jobs_file} is unreadable: {exc}"))
         return keys
 
-    @_guarded("read")
+    @guarded("read")
     def job_ids(self) -> list[str]:
         """Every readable job id, newest first."""
         return sorted((k for k, _ in self._keys() if k is not None), reverse=True)
 
-    @_guarded("read")
+    @guarded("read")
     def list_jobs(self) -> list[dict]:
         """Every job record, newest first (running jobs with a stale heartbeat show as interrupted;
         a record that cannot be read shows as ``unreadable`` with the reason)."""
@@ -262,11 +193,11 @@ class JobStore:
                 record = self._read(job_id)
             except CorruptRecord as exc:
                 record = unreadable_record(job_id, str(exc))
-            if record is not None:
+            if record is not None and not record.get("delete_requested"):
                 records.append(self._with_liveness(record))
         return sorted(records, key=lambda r: r["id"], reverse=True)
 
-    @_guarded("written")
+    @guarded("written")
     def update_job(self, job_id: str, **fields: Any) -> dict:
         """Atomically merge ``fields`` into the record; return the new record."""
         with self._jobs.transact():
@@ -277,7 +208,7 @@ class JobStore:
             self._jobs[job_id] = record
         return record
 
-    @_guarded("written")
+    @guarded("written")
     def claim_next(self, worker_pid: int, device: str | None = None) -> dict | None:
         """Atomically take the oldest queued job for this worker (status → running), or None.
 
@@ -306,7 +237,7 @@ class JobStore:
                 return None
             return self._take(min(ready, key=lambda r: r["created"]), worker_pid, device)
 
-    @_guarded("written")
+    @guarded("written")
     def claim(self, job_id: str, worker_pid: int, device: str | None = None) -> dict | None:
         """Atomically take one given job if it is queued (an executor that dispatches jobs itself);
         None when it is not (finished, cancelled, unreadable, or claimed by another worker)."""
@@ -327,7 +258,7 @@ class JobStore:
         self._jobs[record["id"]] = record
         return record
 
-    @_guarded("read")
+    @guarded("read")
     def has_queued(self) -> bool:
         """Whether any readable job waits in the queue of the store's worker (``local`` jobs)."""
         return any(r["status"] == "queued" and (r.get("executor") or LOCAL) == LOCAL for r in self.list_jobs())
@@ -337,7 +268,7 @@ class JobStore:
         record = self.update_job(job_id, heartbeat=time.time(), **fields)
         return bool(record.get("cancel_requested"))
 
-    @_guarded("written")
+    @guarded("written")
     def request_cancel(self, job_id: str) -> None:
         """Ask for cooperative cancellation; a queued job is cancelled at once."""
         with self._jobs.transact():
@@ -369,7 +300,7 @@ class JobStore:
 
     # ---- events ------------------------------------------------------------------------------
 
-    @_guarded("written")
+    @guarded("written")
     def append_event(self, job_id: str, event: dict) -> int:
         """Append one event to the job's stream; return its sequence number (one writer per job)."""
         with self._events.transact():
@@ -378,7 +309,7 @@ class JobStore:
             self._events[f"{job_id}/n"] = seq + 1
         return seq
 
-    @_guarded("read")
+    @guarded("read")
     def event_count(self, job_id: str) -> int:
         try:
             count = self._events.get(f"{job_id}/n", 0)
@@ -389,7 +320,7 @@ class JobStore:
             raise CorruptRecord(f"job {job_id}: its event count in {self._events_file} is {count!r}, not a count")
         return count
 
-    @_guarded("read")
+    @guarded("read")
     def events(self, job_id: str, start: int = 0) -> list[dict]:
         """The job's events from sequence number ``start`` on (pages poll only what is new); a
         CorruptRecord naming the job, the event and the file if one cannot be read."""

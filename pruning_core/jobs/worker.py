@@ -130,6 +130,10 @@ def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = N
                 resume=bool(record.get("resume")), origin=record["origin"])
         except Exception as exc:  # recorded in the job by run(); keep serving the queue
             _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
+        try:
+            store.purge_deleted()            # a job deleted while it ran goes now that it stopped
+        except StoreError as exc:
+            _say(f"deleted jobs could not be removed yet: {exc}")
         idle_since = time.monotonic()
 
 
