@@ -10,7 +10,7 @@ import streamlit as st
 from pruning_core.jobs.worker import worker_running
 from pruning_core.registry import ALGORITHMS, DATASETS, LR_POLICIES, MODELS, SCORES, TREATMENTS, UNITS
 
-from . import data, errors, launcher, state
+from . import data, errors, launcher, manage, state
 from . import sweep_data
 from .monitor import ACTIVE
 from .text import plain
@@ -68,6 +68,7 @@ def jobs_table(jobs: list[dict]) -> pd.DataFrame:
         total = p.get("epochs_total")
         created = j.get("created")
         rows.append({"job": j["id"], "status": j["status"], "experiment": experiment_text(j),
+                     "tags": " ".join(f"#{t}" for t in j.get("tags") or []),
                      "progress": (p.get("epochs_done") or 0) / total if total else 0.0,
                      "age": data.format_duration(now - created if created is not None else None)})
     return pd.DataFrame(rows)
@@ -118,13 +119,17 @@ def job_list() -> None:
     counts = {s: sum(j["status"] == s for j in jobs) for s in ("running", "queued", "finished", "interrupted",
                                                                   "failed", "cancelled", "unreadable")}
     parts = [f"Worker: {'pid ' + str(pid) if pid else 'idle (starts when a job is queued)'}"]
-    parts += [f"{v} {k}" for k, v in counts.items() if v] + [f"store {state.cache_dir()}"]
+    parts += [f"{v} {k}" for k, v in counts.items() if v] + [f"store {state.cache_dir()}", manage.store_size_text()]
     st.caption(plain(" · ".join(parts)))
     if not jobs:
         st.info("No jobs yet.")
         return
     if sweep_list(jobs):
         st.markdown("**All jobs**")
+    everything, jobs = jobs, manage.filtered(jobs)
+    if not jobs:
+        st.info("No job matches the filter.")
+        return
     table = jobs_table(jobs)
     event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row", key="job_table",
                          column_config={"progress": st.column_config.ProgressColumn(min_value=0, max_value=1,
@@ -135,8 +140,9 @@ def job_list() -> None:
     if rows:
         st.switch_page("pages/2_Monitor.py", query_params={"job": table.iloc[rows[0]]["job"]})
     st.caption("Select a row to open the job in Monitor.")
-    unreadable_notice(jobs)
-    interrupted = [j for j in jobs if j["status"] == "interrupted"]
+    manage.delete_box(jobs)
+    unreadable_notice(everything)
+    interrupted = [j for j in everything if j["status"] == "interrupted"]
     if interrupted:
         st.warning(f"{len(interrupted)} job(s) lost their worker. Resume continues after the last finished round.")
         if st.button("Resume all interrupted jobs", key="resume_all"):

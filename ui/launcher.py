@@ -27,6 +27,7 @@ import threading
 from pruning_core.config import Config
 from pruning_core.datadirs import check_app_data_dir
 from pruning_core.dense import dense_keys
+from pruning_core.jobs.labels import label_fields
 from pruning_core.jobs.store import JobStore, default_cache_dir
 from pruning_core.jobs.worker import driver_lock_path, lock_holder, worker_running
 from pruning_core.registry import loaded_plugin_files
@@ -187,6 +188,20 @@ def cancel(job_id: str, cache_dir: str | pathlib.Path | None = None) -> None:
     """Ask for cooperative cancellation (a queued job is cancelled at once; finished rounds stay)."""
     with JobStore(cache_dir) as store:
         store.request_cancel(job_id)
+
+
+def delete_jobs(job_ids: list[str], cache_dir: str | pathlib.Path | None = None) -> dict[str, str]:
+    """Delete jobs with their run folders: {job: "deleted", or "pending" for a running job, which
+    is cancelled now and removed once it stops}."""
+    with JobStore(cache_dir) as store:
+        return {job_id: store.delete_job(job_id) for job_id in job_ids}
+
+
+def label(job_id: str, cache_dir: str | pathlib.Path | None = None, **labels) -> dict:
+    """Set a job's ``name``, ``tags`` and ``note`` (checked: a ConfigError names the field)."""
+    fields = label_fields(**labels)
+    with JobStore(cache_dir) as store:
+        return store.update_job(job_id, **fields)
 
 
 def worker_pids(cache_dir: str | pathlib.Path | None = None) -> list[int]:

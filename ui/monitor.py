@@ -14,11 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from pruning_core.analysis.compression import compression_table
+from pruning_core.config import Config
+from pruning_core.config.io import to_toml
 from pruning_core.errors import CorruptRecord
 from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
 from pruning_core.summary import split_variants
 
-from . import data, errors, figures, launcher, state
+from . import data, errors, figures, launcher, manage, state
 from .text import plain
 
 LIVE_SECONDS = 1.0
@@ -199,6 +201,12 @@ def mask_view(record: dict, rounds: pd.DataFrame) -> None:
                "fraction of its kernel kept). Light grey = pruned, dark blue = kept.")
 
 
+def config_toml(record: dict) -> str:
+    """The job's complete config as TOML, headed by where it came from."""
+    return (f"# Prunelab job {record['id']} ({record.get('name') or record['id']})\n"
+            + to_toml(Config.from_dict(record["config"])))
+
+
 def downloads(record: dict) -> None:
     """Rounds CSV, epochs CSV, summary JSON and the masks (zip); built when clicked."""
     job_id = record["id"]
@@ -211,7 +219,11 @@ def downloads(record: dict) -> None:
         events, rounds, _ = tables()
         return json.dumps(data.summary(state.job(job_id) or record, events, rounds), indent=2, default=str)
 
-    cols = st.columns(4)
+    cols = st.columns(5)
+    cols[4].download_button("config.toml", lambda: config_toml(record), file_name=f"{job_id}_config.toml",
+                            mime="application/toml", on_click="ignore",
+                            help="the job's complete config: run it again with `run --config`, or upload it on "
+                                 "the Experiment page")
     cols[0].download_button("rounds.csv", lambda: tables()[1].reindex(columns=ROUND_COLUMNS).to_csv(index=False),
                             file_name=f"{job_id}_rounds.csv", mime="text/csv", on_click="ignore")
     cols[1].download_button("epochs.csv", lambda: tables()[2].reindex(columns=EPOCH_COLUMNS).to_csv(index=False),
@@ -308,3 +320,4 @@ def show(job_id: str) -> None:
     st.fragment(masks_part, run_every=MASK_SECONDS if active else None)(job_id)
     st.subheader("Downloads")
     downloads(record)
+    manage.labels_box(record)
