@@ -7,6 +7,8 @@ Examples::
     python -m pruning_core --plugin examples/magnitude_increase.py run --set pruner.score=magnitude_increase
     python -m pruning_core run --set dataset.name=fashion_mnist --set algorithm.rounds=5 --out results/
     python -m pruning_core run --config configs/aimp_lenet300_fashion_mnist.toml
+    python -m pruning_core recipes                    # paper recipes; then run --recipe NAME
+    python -m pruning_core run --recipe quickstart --set algorithm.rounds=3
     python -m pruning_core list
     python -m pruning_core show 20261121-101500-1a2b3c4d
     python -m pruning_core export 20261121-101500-1a2b3c4d --out results/
@@ -60,8 +62,29 @@ def print_event(event: dict) -> None:
 def cmd_defaults(args) -> int:
     """The complete config: the defaults, or what a partial config and --set overrides make of them
     (e.g. ``--set pruner.score=taylor`` shows the Taylor score's options with their defaults)."""
-    config = load_config(args.config, args.set) if (args.config or args.set) else defaults()
+    given = args.config or args.set or args.recipe
+    config = load_config(args.config, args.set, recipe=args.recipe) if given else defaults()
     print(json.dumps(config.to_dict(), indent=2))
+    return 0
+
+
+def cmd_recipes(args) -> int:
+    """The recipe library: one block per recipe (name, offline or not, title, source); with a
+    name, that recipe's fields, notes and where its dataset comes from."""
+    from .recipes import RECIPES, dataset_available_offline, get_recipe, how_to_get
+
+    if args.name:
+        recipe = get_recipe(args.name)
+        print(f"{recipe.name}: {recipe.title}\nsource: {recipe.source}\ndataset: {how_to_get(recipe)}")
+        if recipe.notes:
+            print(f"notes: {recipe.notes}")
+        print("sets:")
+        for key, value in recipe.fields().items():
+            print(f"  {key} = {json.dumps(value)}")
+        return 0
+    for recipe in RECIPES.values():
+        where = "offline" if dataset_available_offline(recipe) else "download"
+        print(f"{recipe.name:<26} {where:<9} {recipe.title}\n{'':<36}source: {recipe.source}")
     return 0
 
 
@@ -97,7 +120,7 @@ def cmd_run(args) -> int:
     from .export import export_result
     from .runner import run
 
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, args.set, recipe=args.recipe)
     plan = config.plan()
     print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, {plan.headline}, "
           f"search cost {plan.search_cost()} epochs", flush=True)
@@ -171,7 +194,7 @@ def cmd_describe(args) -> int:
     from .config.io import parse_config_text
 
     if args.json is None:
-        config = load_config(args.config, args.set)
+        config = load_config(args.config, args.set, recipe=args.recipe)
     else:
         data = parse_config_text(args.json, "json", "--json", field="--json")
         config = load_config(None, [f"{k}={json.dumps(v)}" for k, v in flat_values(data).items()])
@@ -219,15 +242,22 @@ def main(argv: list[str] | None = None) -> int:
                         "Default: $PRUNELAB_PLUGINS, else ./plugins/")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("defaults", help="print the complete default config as JSON (with --set: what it makes)")
+    p.add_argument("--recipe", metavar="NAME", help="start from a paper recipe (see: recipes); --config and --set "
+                   "apply over it")
     p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=cmd_defaults)
+    p = sub.add_parser("recipes", help="list the paper recipes (name, offline or download, title, source)")
+    p.add_argument("name", nargs="?", help="show one recipe: the fields it sets, its notes, its dataset")
+    p.set_defaults(func=cmd_recipes)
     sub.add_parser("methods", help="list every registered method with its help and options").set_defaults(
         func=cmd_methods)
     p = sub.add_parser("reference", help="the configuration reference as Markdown (generated from the metadata)")
     p.add_argument("--update", metavar="FILE", help="rewrite FILE's reference block (README.md) instead of printing")
     p.set_defaults(func=cmd_reference)
     p = sub.add_parser("run", help="run an experiment (one line per epoch and round)")
+    p.add_argument("--recipe", metavar="NAME", help="start from a paper recipe (see: recipes); --config and --set "
+                   "apply over it")
     p.add_argument("--config", help="partial JSON or TOML config; missing fields take defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override, e.g. --set algorithm.rounds=5 (repeatable)")
@@ -246,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("describe", help="JSON facts of a config: parameters, layers, FLOPs, plan")
+    p.add_argument("--recipe", metavar="NAME", help="start from a paper recipe (see: recipes); --config and --set "
+                   "apply over it")
     p.add_argument("--config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", help="the config as a JSON string (instead of --config/--set)")

@@ -120,20 +120,42 @@ def parse_override(item: str) -> tuple[str, Any]:
     return key, value
 
 
-def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | None = None) -> Config:
-    """Read a partial JSON or TOML file (by extension, :func:`read_config_file`), apply
-    ``key=value`` overrides, validate.
+def load_config(path: str | pathlib.Path | None = None, overrides: list[str] | None = None,
+                recipe=None) -> Config:
+    """Start from a recipe (a name or a :class:`~pruning_core.recipes.Recipe`, if given), merge a
+    partial JSON or TOML file over it (by extension, :func:`read_config_file`), apply ``key=value``
+    overrides, validate. Later sources win: recipe < file < overrides.
 
     Override values are parsed as JSON where possible (``3``, ``0.5``, ``null``, ``true``,
     ``[80, 120]``) and taken as strings otherwise (``adam``). A plug-in choice can be replaced
     by name (``pruner.score=snip``: its options start from their defaults) or have one option
-    set (``pruner.score.batch=128``).
+    set (``pruner.score.batch=128``). An unknown recipe is a :class:`ConfigError` naming the
+    allowed ones.
     """
-    data: dict = {} if path is None else read_config_file(path)
+    data: dict = {}
+    if recipe is not None:
+        from ..recipes import get_recipe
+
+        data = get_recipe(recipe).partial()
+    if path is not None:
+        data = merge_partial(data, read_config_file(path))
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(data, key, value)
     return Config.from_dict(data)
+
+
+def merge_partial(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base``, table by table (``over`` wins). A table that names
+    another plug-in than ``base``'s (``{"name": "asni"}`` over ``{"name": "imp", "rounds": 20}``),
+    and any value that is not a table, replaces ``base``'s whole."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        same_plugin = isinstance(old, dict) and isinstance(value, dict) and \
+            ("name" not in value or value["name"] == old.get("name", value["name"]))
+        out[key] = merge_partial(old, value) if same_plugin else value
+    return out
 
 
 _TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}

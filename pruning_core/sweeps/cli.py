@@ -58,7 +58,7 @@ def cmd_sweep(args) -> int:
         else:
             args.executor = args.executor or "local"
             check_executor(args.executor, args.address)
-            base = load_config(args.config, args.set).to_dict()
+            base = load_config(args.config, args.set, recipe=args.recipe).to_dict()
             grid = expand(base, [parse_axis(a) for a in args.axis], zipped=args.zip)
             grid.check(confirmed=args.yes)
             first = grid.members[0].config
@@ -114,6 +114,8 @@ def cmd_slot(args) -> int:
 def add_sweep_commands(sub) -> None:
     """The ``sweep`` and ``slot`` sub-commands on the main parser's subparsers."""
     p = sub.add_parser("sweep", help="run a grid of jobs: --axis field=v1,v2 (repeatable)")
+    p.add_argument("--recipe", metavar="NAME", help="start the base from a paper recipe (see: recipes); "
+                   "--config and --set apply over it")
     p.add_argument("--config", help="partial JSON or TOML base config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override of the base")
     p.add_argument("--axis", action="append", default=[], metavar="FIELD=V1,V2",
