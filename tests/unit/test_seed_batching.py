@@ -1,0 +1,215 @@
+"""Seed batching (issue 11): N copies trained as one batched model equal the engine's own
+one-by-one path (``train_epochs`` with a ``MaskEnforcer``), copy by copy.
+
+Tolerance: the batched path computes each copy's products with batched matrix kernels (``vmap``
+turns ``F.linear`` / ``conv2d`` into one bmm / grouped call), so float32 sums are taken in another
+order; gradients agree to ~1e-8 absolute. With SGD the weights then agree to ~1e-8; Adam/NAdam
+divide by sqrt(v), so an entry whose gradient is tiny and the sum of cancelling terms (|g| ~ 1e-7,
+rounding error ~1e-11) gets a visibly different step (~1e-6 here), and a run in a chaotic regime
+amplifies that over the steps (Conv-2 with NAdam at LR 2e-3 on 300 digits: 5e-3 after 5 steps,
+while its SGD twin stays at 4e-9). We assert weights and losses within atol 2e-5 / rtol 1e-4 and
+accuracies within one test sample, on well-conditioned runs: LeNet-300-100 for every optimizer
+(observed <= 2e-6 after 2 epochs), Conv-2 with SGD — well above rounding noise, far below any real
+difference (a wrong batch, mask or optimizer state moves weights by ~1e-3 after one step).
+"""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from pruning_core.batched import (NotBatchable, StackedModel, check_elementwise_optimizer, stack_masks,
+                                  train_stacked)
+from pruning_core.batched.trainer import StackedCallbacks
+from pruning_core.config import TrainingConfig
+from pruning_core.data import DeviceDataset, load_dataset
+from pruning_core.masks import MaskEnforcer, prunable_parameters
+from pruning_core.models import build_model
+from pruning_core.schedules import LRSchedule
+from pruning_core.train import make_optimizer, train_epochs
+
+ATOL, RTOL = 2e-5, 1e-4
+SEEDS = (0, 1, 2)
+
+
+def small_digits(augment: bool = False) -> DeviceDataset:
+    """300 training / 120 test samples of the 8x8 digits: a few steps per epoch, seconds per test."""
+    full = load_dataset("digits")
+    return DeviceDataset(full.spec, full.train_x[:300], full.train_y[:300], full.test_x[:120], full.test_y[:120],
+                         augment=augment)
+
+
+def models_for(name: str, data: DeviceDataset) -> list[nn.Module]:
+    out = []
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        out.append(build_model(name, in_channels=1, num_classes=10, input_size=data.spec.input_size))
+    return out
+
+
+def random_masks(model: nn.Module, seed: int, density: float = 0.6) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1000 + seed)
+    return {n: torch.rand(p.shape, generator=gen) < density for n, p in prunable_parameters(model).items()}
+
+
+def generators() -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(77 + 13 * s) for s in SEEDS]
+
+
+def one_by_one(models, data, cfg, epochs, lr_at, masks, make_opt=None):
+    """The engine's path, as RepeatRun.train drives it: mask first, then train_epochs."""
+    results = []
+    for model, m, gen in zip(models, masks, generators()):
+        enforcer = None
+        if m is not None:
+            enforcer = MaskEnforcer(prunable_parameters(model), m)
+            enforcer.mask_weights()
+        optimizer = make_opt(model.parameters()) if make_opt else None
+        history = train_epochs(model, data, cfg, epochs, lr_at, gen, enforcer=enforcer, optimizer=optimizer)
+        results.append(history)
+    return results
+
+
+def batched(models, data, cfg, epochs, lr_at, masks, make_opt=None):
+    stacked = StackedModel(models)
+    stacked_masks = None
+    if masks[0] is not None:
+        stacked_masks = stack_masks(masks)
+        MaskEnforcer(stacked.params, stacked_masks).mask_weights()
+    optimizer = make_opt(stacked.parameters()) if make_opt else None
+    histories = train_stacked(stacked, data, cfg, epochs, lr_at, generators(), masks=stacked_masks,
+                              optimizer=optimizer)
+    return stacked, histories
+
+
+def assert_same(stacked, histories, models, reference, n_test):
+    for i, (model, ref) in enumerate(zip(models, reference)):
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(stacked.params[name][i].detach(), p.detach(), atol=ATOL, rtol=RTOL,
+                                       msg=lambda m: f"copy {i}, {name}: {m}")
+        assert len(histories[i]) == len(ref)
+        for got, want in zip(histories[i], ref):
+            assert got.schedule_epoch == want.schedule_epoch and got.lr == want.lr
+            assert got.train_loss == pytest.approx(want.train_loss, rel=RTOL, abs=ATOL)
+            assert got.test_loss == pytest.approx(want.test_loss, rel=RTOL, abs=ATOL)
+            assert abs(got.test_accuracy - want.test_accuracy) <= 1 / n_test + 1e-12
+
+
+OPTIMIZERS = {
+    "sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=False, weight_decay=1e-4),
+    "sgd_nesterov": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4),
+    "sgd_plain": dict(optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0),
+    "adam": dict(optimizer="adam", lr=2e-3, weight_decay=1e-4),
+    "nadam": dict(optimizer="nadam", lr=2e-3, weight_decay=1e-4),
+}
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZERS))
+def test_batched_equals_one_by_one_for_each_optimizer(opt):
+    data = small_digits()
+    cfg = TrainingConfig(batch_size=32, epochs=2, lr_schedule="cosine", warmup_epochs=0.5, **OPTIMIZERS[opt])
+    steps = -(-data.n_train // cfg.batch_size)
+    schedule = LRSchedule(cfg)
+    lr_at = lambda t: schedule(t, steps)  # noqa: E731 - a varying LR per step, shared by the copies
+    models = models_for("lenet300_100", data)
+    masks = [random_masks(m, s) for m, s in zip(models, SEEDS)]
+    reference_models = [copy.deepcopy(m) for m in models]
+    reference = one_by_one(reference_models, data, cfg, [0, 1], lr_at, masks)
+    stacked, histories = batched(models, data, cfg, [0, 1], lr_at, masks)
+    assert_same(stacked, histories, reference_models, reference, data.n_test)
+    # the copies really differ (own seeds, masks, data orders): not one model trained three times
+    first = "classifier.0.weight"
+    assert not torch.allclose(stacked.params[first][0], stacked.params[first][1])
+    assert histories[0][-1].train_loss != histories[1][-1].train_loss
+
+
+def test_nadam_with_per_copy_grad_clipping():
+    data = small_digits()
+    cfg = TrainingConfig(batch_size=50, optimizer="nadam", lr=2e-3, grad_clip=0.3)
+    models = models_for("lenet300_100", data)
+    masks = [random_masks(m, s) for m, s in zip(models, SEEDS)]
+    reference_models = [copy.deepcopy(m) for m in models]
+    reference = one_by_one(reference_models, data, cfg, [0, 1], lambda t: 2e-3, masks)
+    stacked, histories = batched(models, data, cfg, [0, 1], lambda t: 2e-3, masks)
+    assert_same(stacked, histories, reference_models, reference, data.n_test)
+
+
+def test_adamw_given_as_optimizer_and_dense_copies():
+    data = small_digits()
+    cfg = TrainingConfig(batch_size=50, optimizer="adam", lr=1e-3)
+    make = lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05)  # noqa: E731
+    models = models_for("lenet300_100", data)
+    reference_models = [copy.deepcopy(m) for m in models]
+    reference = one_by_one(reference_models, data, cfg, [0, 1], lambda t: 1e-3, [None] * 3, make)
+    stacked, histories = batched(models, data, cfg, [0, 1], lambda t: 1e-3, [None] * 3, make)
+    assert_same(stacked, histories, reference_models, reference, data.n_test)
+
+
+def test_conv_model_with_augmentation_and_per_copy_grad_clipping():
+    """Conv-2 (4-d masks), random crops/flips drawn from each copy's own generator, and the
+    clipping norm measured per copy over its live weights (clip small enough to act every step)."""
+    data = small_digits(augment=True)
+    cfg = TrainingConfig(batch_size=60, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, grad_clip=0.05)
+    models = models_for("conv2", data)
+    masks = [random_masks(m, s, density=0.5) for m, s in zip(models, SEEDS)]
+    reference_models = [copy.deepcopy(m) for m in models]
+    reference = one_by_one(reference_models, data, cfg, [3], lambda t: 2e-3, masks)
+    stacked, histories = batched(models, data, cfg, [3], lambda t: 2e-3, masks)
+    assert_same(stacked, histories, reference_models, reference, data.n_test)
+
+
+def test_pruned_weights_stay_exactly_zero_in_every_copy_and_write_back():
+    data = small_digits()
+    cfg = TrainingConfig(batch_size=60, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=1e-3)
+    models = models_for("lenet300_100", data)
+    masks = [random_masks(m, s, density=0.3) for m, s in zip(models, SEEDS)]
+    stacked, _ = batched(models, data, cfg, [0], lambda t: 0.1, masks)
+    stacked.write_back(models)
+    for i, (model, m) in enumerate(zip(models, masks)):
+        for name, keep in m.items():
+            assert torch.all(stacked.params[name][i][~keep] == 0), (i, name)
+            weight = dict(model.named_parameters())[name]
+            assert torch.all(weight[~keep] == 0) and torch.count_nonzero(weight[keep]) > 0.99 * keep.sum()
+            assert torch.equal(weight, stacked.params[name][i].detach())
+
+
+def test_callbacks_and_cancel():
+    data = small_digits()
+    cfg = TrainingConfig(batch_size=100)
+    stacked = StackedModel(models_for("lenet300_100", data))
+    seen = []
+    train_stacked(stacked, data, cfg, [0, 1], lambda t: 1e-3, generators(),
+                  callbacks=StackedCallbacks(after_epoch=seen.append))
+    assert [len(s) for s in seen] == [3, 3] and [s[0].schedule_epoch for s in seen] == [0, 1]
+    from pruning_core.train import Cancelled
+    with pytest.raises(Cancelled):
+        train_stacked(stacked, data, cfg, [0], lambda t: 1e-3, generators(),
+                      callbacks=StackedCallbacks(should_stop=lambda: True))
+
+
+def test_non_elementwise_optimizer_is_refused():
+    data = small_digits()
+    stacked = StackedModel(models_for("lenet300_100", data))
+    for optimizer in (torch.optim.LBFGS(stacked.parameters()), torch.optim.Adafactor(stacked.parameters())):
+        with pytest.raises(NotBatchable, match="elementwise optimizer.*" + type(optimizer).__name__):
+            check_elementwise_optimizer(optimizer)
+        with pytest.raises(NotBatchable, match="elementwise"):
+            train_stacked(stacked, data, TrainingConfig(), [0], lambda t: 1e-3, generators(), optimizer=optimizer)
+    for name in ("sgd", "adam", "nadam"):         # every optimizer the config allows is accepted
+        check_elementwise_optimizer(make_optimizer(TrainingConfig(optimizer=name), stacked.parameters()))
+
+
+def test_unsupported_models_are_refused_with_the_reason():
+    bn = [nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10)) for _ in SEEDS]
+    with pytest.raises(NotBatchable, match="batch normalisation"):
+        StackedModel(bn)
+    with pytest.raises(NotBatchable, match="resnet20.*batch normalisation"):
+        StackedModel([build_model("resnet20", in_channels=1, num_classes=10, input_size=(8, 8))] * 2,
+                     name="resnet20")
+    drop = [nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.Dropout(0.5), nn.Linear(8, 10)) for _ in SEEDS]
+    with pytest.raises(NotBatchable, match="dropout"):
+        StackedModel(drop)
+    mixed = [nn.Sequential(nn.Flatten(), nn.Linear(64, 8)), nn.Sequential(nn.Flatten(), nn.Linear(64, 9))]
+    with pytest.raises(NotBatchable, match="one architecture"):
+        StackedModel(mixed)
