@@ -124,11 +124,20 @@ def cmd_run(args) -> int:
     plan = config.plan()
     print(f"config {config.hash()[:12]}: {config.model.name} on {config.dataset.name}, {plan.headline}, "
           f"search cost {plan.search_cost()} epochs", flush=True)
+    on_event, board = (None if args.quiet else print_event), None
+    if args.tensorboard is not None:     # TensorBoard files written from the events as they come
+        from .tensorboard import run_sink
+        on_event = board = run_sink(args.cache, args.tensorboard or None, forward=on_event)
     try:
-        result = run(config, None if args.quiet else print_event, cache_dir=args.cache, origin="cli")
+        result = run(config, on_event, cache_dir=args.cache, origin="cli")
     except KeyboardInterrupt:
         print("interrupted: finished rounds are kept in the store", file=sys.stderr)
         return 130
+    finally:
+        if board is not None:
+            board.close()
+    if board is not None and board.logdir is not None:
+        print(f"wrote TensorBoard logs to {board.logdir}")
     if args.out:
         for path in export_result(result, args.out):
             if path.suffix != ".npz":
@@ -181,8 +190,16 @@ def cmd_export(args) -> int:
     from .export import export_result
     from .runner import load_result
 
-    for path in export_result(load_result(args.job, cache_dir=args.cache), args.out):
-        print(f"wrote {path}")
+    if args.out is None and args.tensorboard is None:
+        print("error: export needs --out DIR, --tensorboard [DIR], or both", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        for path in export_result(load_result(args.job, cache_dir=args.cache), args.out):
+            print(f"wrote {path}")
+    if args.tensorboard is not None:
+        from .tensorboard import export_job
+        logdir = export_job(args.job, cache_dir=args.cache, logdir=args.tensorboard or None)
+        print(f"wrote TensorBoard logs to {logdir}")
     return 0
 
 
@@ -263,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="override, e.g. --set algorithm.rounds=5 (repeatable)")
     p.add_argument("--out", help="export rounds.csv, epochs.csv, summary.json and masks here")
     p.add_argument("--quiet", action="store_true", help="print only the final status")
+    p.add_argument("--tensorboard", nargs="?", const="", metavar="DIR", help="write TensorBoard logs (scalars per "
+                   "epoch and round, mask images) to DIR; default the job's runs/<job>/tensorboard/")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("list", help="list the jobs in the store")
     p.add_argument("--tag", action="append", default=[], help="only jobs with this tag (repeatable: all of them)")
@@ -273,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("export", help="write a job's CSVs, summary and masks to a folder")
     p.add_argument("job")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="the folder for the CSVs, summary and masks")
+    p.add_argument("--tensorboard", nargs="?", const="", metavar="DIR", help="write the job's TensorBoard logs "
+                   "from its events and masks to DIR; default its runs/<job>/tensorboard/")
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("describe", help="JSON facts of a config: parameters, layers, FLOPs, plan")
     p.add_argument("--recipe", metavar="NAME", help="start from a paper recipe (see: recipes); --config and --set "

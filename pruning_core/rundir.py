@@ -11,6 +11,8 @@ Layout of a job's run folder ``<cache>/runs/<job>/`` (OpenLTH's ``paths.py`` ide
                                        optimizer across rounds
     repeat_<i>/state.json              the commit point: {"round", "weights", "cumulative_epochs",
                                        "pruner", "memo"}, written last
+    tensorboard/repeat_<i>/            TensorBoard event files, only when asked for (``run
+                                       --tensorboard``, ``export --tensorboard``; pruning_core.tensorboard)
 
 **Crash consistency.** Every file is written under a hidden temporary name (``.name.pid.tmp``)
 and renamed into place, so readers — which list only ``round_<digits>.npz`` — never see a
@@ -36,6 +38,7 @@ from typing import Any, Callable
 from .errors import CorruptArtifact
 from .maskfile import load_masks_numpy, write_masks_numpy
 
+TENSORBOARD_DIR = "tensorboard"          # the default TensorBoard folder inside a job's run folder
 _ROUND_FILE = re.compile(r"round_(\d+)\.(npz|pt)")
 _OPTIMIZER_FILE = re.compile(r"optimizer_(\d+)\.pt")
 

@@ -93,7 +93,8 @@ def test_prunelab_run_outside_the_repository(installed):
                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
     assert where.returncode == 0, where.stderr
     engine, app_dir, repo_on_path = where.stdout.split()
-    assert engine.startswith(str(installed["target"])) and app_dir == str(installed["target"] / "prunelab" / "app_files")
+    assert engine.startswith(str(installed["target"]))
+    assert app_dir == str(installed["target"] / "prunelab" / "app_files")
     assert repo_on_path == "False"
     script = installed["target"] / "bin" / "prunelab"
     run = subprocess.run([sys.executable, str(script), "--cache", str(cache), "run", "--set", "dataset.name=digits",
