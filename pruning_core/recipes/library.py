@@ -57,10 +57,29 @@ IAP_NOTES = ("The paper repeats rounds until the accuracy budget is spent and gi
 LIBRARY: tuple[Recipe, ...] = (
     Recipe(
         name="quickstart",
-        title="Quick start: LeNet-300-100 on digits, 20 rounds of lottery-ticket IMP, 5 seeds (offline, ~1 min)",
-        source="Prunelab's quick start (the Home page's button; ui/state.py): the engine defaults — the IAP "
-               "paper's LeNet training (NAdam 1.2e-3, batch 60, 6 epochs) and the lottery ticket's 20 % per "
-               "round — with weights rewound to the initialisation (k = 0), 20 rounds and 5 seeds",
+        title="Quick start: IMP on LeNet-300-100 / digits, 5 rounds of 20 % (offline, about 10 s)",
+        source="Prunelab's engine defaults (pruning_core/config/schema.py), what `python -m pruning_core run` and "
+               "the Experiment page start from: the IAP paper's LeNet training (Table 1: Nesterov Adam, lr 1.2e-3, "
+               "weight decay 1e-4, batch 60, 6 epochs) and the lottery ticket's 20 % of the weights per round, "
+               "global magnitude pruning, weights rewound to epoch 5",
+        config={
+            "model": {"name": "lenet300_100"},
+            "dataset": {"name": "digits"},
+            "pruner": {"score": dict(MAGNITUDE), "unit": "weight", "grouping": "global"},
+            "algorithm": {"name": "imp", "rounds": 5, "rate": 0.2, "treatment": "rewind", "rewind_epoch": 5},
+            "training": {"epochs": 6, "batch_size": 60, "optimizer": "nadam", "lr": 1.2e-3, "weight_decay": 1e-4,
+                         "lr_schedule": "constant"},
+            "repeats": 1,
+        },
+        notes="scikit-learn's 8x8 digits: runs anywhere, no download, about 10 s on a CPU.",
+    ),
+    Recipe(
+        name="lottery_quickstart",
+        title="Home quick start: the original lottery ticket on LeNet-300-100 / digits, 20 rounds, 5 seeds "
+              "(offline, about 1 min)",
+        source="Prunelab's Home page quick-start Launch (ui/state.py QUICKSTART; README 'The app'): the engine "
+               "defaults with weights rewound to the initialisation (k = 0, Frankle & Carbin's IMP), 20 rounds of "
+               "20 % (1.2 % of the weights left) and 5 seeds (the papers' median of 5)",
         config={"algorithm": {"name": "imp", "rounds": 20, "rewind_epoch": 0}, "repeats": 5},
         notes="scikit-learn's 8x8 digits: runs anywhere, no download. 630 epochs, about a minute on 2 CPU cores.",
     ),

@@ -96,12 +96,18 @@ def test_iap_and_paganini_and_asni_values():
             asni["training.optimizer"]) == ("asni", 0.985, 2.0, 0.5, 20, 2e-4, "adam")
 
 
-def test_quickstart_is_offline_and_the_home_page_setting():
+def test_quickstart_is_the_engine_defaults_and_offline():
     q = get_recipe("quickstart")
     assert (q.model, q.dataset) == ("lenet300_100", "digits") and dataset_available_offline(q)
-    v = resolved("quickstart")
-    assert (v["algorithm.rounds"], v["algorithm.rewind_epoch"], v["repeats"]) == (20, 0, 5)
+    assert load_config(recipe="quickstart") == Config()          # what run and the Experiment page start from
     assert list(RECIPES)[0] == "quickstart"
+
+
+def test_lottery_quickstart_is_the_home_page_launch():
+    v = resolved("lottery_quickstart")
+    assert (v["dataset.name"], v["algorithm.rounds"], v["algorithm.rewind_epoch"], v["repeats"]) == \
+        ("digits", 20, 0, 5)
+    assert dataset_available_offline("lottery_quickstart")
 
 
 def test_unknown_recipe_is_one_line_naming_the_allowed_ones():
@@ -112,7 +118,7 @@ def test_unknown_recipe_is_one_line_naming_the_allowed_ones():
 
 
 def test_recipe_for_model_and_dataset():
-    assert [r.name for r in recipe_for("lenet300_100", "digits")] == ["quickstart"]
+    assert [r.name for r in recipe_for("lenet300_100", "digits")] == ["quickstart", "lottery_quickstart"]
     assert {r.name for r in recipe_for("conv2", "cifar10")} == {"iap_lenet5_cifar10", "asni_conv2_cifar10"}
     assert recipe_for("resnet18", "cifar100") == []
 
@@ -157,13 +163,13 @@ def test_cli_recipe_then_config_then_set(capsys, tmp_path):
     assert c["training"]["epochs"] == 2                            # --set over both
     asni = tmp_path / "asni.toml"
     asni.write_text('[algorithm]\nname = "asni"\n')                # another algorithm replaces the recipe's
-    assert main(["defaults", "--recipe", "quickstart", "--config", str(asni)]) == 0
+    assert main(["defaults", "--recipe", "lottery_quickstart", "--config", str(asni)]) == 0
     assert json.loads(capsys.readouterr().out)["algorithm"]["name"] == "asni"
 
 
 def test_sweep_takes_a_recipe(capsys, tmp_path):
-    argv = ["--cache", str(tmp_path / "cache"), "sweep", "--recipe", "quickstart", "--set", "algorithm.rounds=2",
-            "--set", "repeats=1", "--axis", "seed=0,1", "--dry-run"]
+    argv = ["--cache", str(tmp_path / "cache"), "sweep", "--recipe", "lottery_quickstart", "--set",
+            "algorithm.rounds=2", "--set", "repeats=1", "--axis", "seed=0,1", "--dry-run"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "sweep of 2 jobs" in out and "search cost 24 epochs" in out      # 2 × 2 rounds × 6 epochs
