@@ -3,21 +3,27 @@ or vary fields and launch a sweep."""
 
 import streamlit as st
 
-from ui import errors, nav, experiment, state, sweep_form, widgets
+from ui import errors, nav, experiment, recipe_picker, state, sweep_form, widgets
 
 st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
 nav.sidebar()
 st.title("Experiment")
+recipe_picker.start()                  # a fresh session starts from the quick start; copied values win over it
 copied = state.apply_pending()
 if copied:
     st.success("Copied from the Schedules playground: " + ", ".join(f"`{k}`" for k in copied))
-st.caption("Every field comes from the engine's config metadata; options that do not apply to the chosen "
-           "method are hidden. Hover the ? next to a field for what it means and which paper setting its "
-           "default reproduces. To run a grid, choose fields to vary under *Sweep*.")
+st.caption("Start from a recipe (a published setting), then edit any field. Every field comes from the engine's "
+           "config metadata; options that do not apply to the chosen method are hidden. Hover the ? next to a "
+           "field for what it means and which paper setting its default reproduces. To run a grid, choose fields "
+           "to vary under *Sweep*.")
 
 form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:
+    with st.container(border=True):
+        listed = recipe_picker.picker()
+    offer_slot = st.container()
     form = widgets.config_form(columns=2, varied=sweep_form.varied())
+    recipe_picker.fill(listed, offer_slot, form.values)
 with preview_col:
     with st.container(border=True):
         axes, problems, zipped = sweep_form.editor(form)

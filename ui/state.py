@@ -23,6 +23,7 @@ from pruning_core.events import events_to_frames
 from pruning_core.jobs.store import JobStore, default_cache_dir
 from pruning_core.registry import load_plugins as _load_plugins
 from pruning_core.registry import plugin_paths_from_env
+from pruning_core.recipes import get_recipe
 
 from . import data
 
@@ -30,12 +31,12 @@ DRAFT_KEY = "draft"
 PENDING_KEY = "draft_pending"
 WIDGET_PREFIX = "cfg:"
 
-# The quick-start experiment: the engine defaults (LeNet-300-100 on scikit-learn's digits, the
-# IAP paper's training recipe, 20 % per round) as the original lottery ticket: rewind to the
-# initialisation (k = 0), so every round retrains the full 6 epochs, for 20 rounds (1.2 % of the
-# weights left) and 5 seeds (the papers' median of 5, drawn with a min-max band). 630 epochs:
-# about a minute on a 2-core CPU.
-QUICKSTART = {"algorithm": {"rounds": 20, "rewind_epoch": 0}, "repeats": 5}
+# The Home page's quick-start experiment is the "lottery_quickstart" recipe (pruning_core/recipes/
+# library.py): the engine defaults (LeNet-300-100 on scikit-learn's digits, the IAP paper's training
+# recipe, 20 % per round) as the original lottery ticket: rewind to the initialisation (k = 0), so
+# every round retrains the full 6 epochs, for 20 rounds (1.2 % of the weights left) and 5 seeds (the
+# papers' median of 5, drawn with a min-max band). 630 epochs: about a minute on a 2-core CPU.
+QUICKSTART = get_recipe("lottery_quickstart").partial()
 
 
 def cache_dir() -> pathlib.Path:
