@@ -1,12 +1,14 @@
 """The wheel: it carries the engine, the launcher and the app, declares the `prunelab` command, and
 both a run and the app work from the installed files outside the repository.
 
-The wheel is built from this checkout (``pip wheel --no-deps --no-build-isolation``: no download)
-and installed with ``pip install --no-deps --target``: a folder with nothing but the wheel's files
-and its console script. Every check then runs in a subprocess whose working directory is a
-temporary folder and whose ``PYTHONPATH`` is that folder alone, so ``pruning_core``, ``prunelab``
-and ``ui`` can come only from the wheel; torch, streamlit and the rest come from this interpreter's
-environment (a fresh venv would download 2 GB of them).
+The wheel is built from a copy of this checkout (``pip wheel --no-deps --no-build-isolation``: no
+download; the copy leaves out .venv, .git, the stores and old build output, so no stale ``build/``
+folder can add files and the checkout gets none) and installed with ``pip install --no-deps
+--target``: a folder with nothing but the wheel's files and its console script. Every check then
+runs in a subprocess whose working directory is a temporary folder and whose ``PYTHONPATH`` is that
+folder alone, so ``pruning_core``, ``prunelab`` and ``ui`` can come only from the wheel; torch,
+streamlit and the rest come from this interpreter's environment (a fresh venv would download 2 GB
+of them).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +29,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+NOT_SOURCE = (".venv", ".git", ".hypothesis", "cache", "results", "build", "dist", "*.egg-info", "__pycache__")
 
 
 def requirement_lines(name: str) -> list[str]:
@@ -44,9 +48,10 @@ def normalized(requirement: str) -> tuple[str, frozenset[str]]:
 def installed(tmp_path_factory) -> dict:
     """Build the wheel, install it into a bare folder; {wheel, target, env, cwd}."""
     root = tmp_path_factory.mktemp("package")
-    wheels, target, cwd = root / "wheels", root / "site", root / "elsewhere"
+    source, wheels, target, cwd = root / "source", root / "wheels", root / "site", root / "elsewhere"
     cwd.mkdir()
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                             "--no-index", "-q", "-w", str(wheels)], capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
     (wheel,) = wheels.glob("prunelab-*.whl")
@@ -56,7 +61,7 @@ def installed(tmp_path_factory) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PRUNELAB_", "STREAMLIT_"))}
     env.update(PYTHONPATH=str(target), XDG_CACHE_HOME=str(root / "xdg"), OMP_NUM_THREADS="1",
                HOME=str(root / "home"))
-    return {"wheel": wheel, "target": target, "env": env, "cwd": cwd, "root": root}
+    return {"wheel": wheel, "source": source, "target": target, "env": env, "cwd": cwd, "root": root}
 
 
 def test_wheel_carries_engine_launcher_and_app(installed):
@@ -65,10 +70,10 @@ def test_wheel_carries_engine_launcher_and_app(installed):
         dist = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
         entry_points = whl.read(f"{dist}/entry_points.txt").decode()
         metadata = whl.read(f"{dist}/METADATA").decode()
-    engine = {p.relative_to(REPO).as_posix() for p in (REPO / "pruning_core").rglob("*.py")
-              if "__pycache__" not in p.parts}
-    app = {f"prunelab/app_files/{p.relative_to(REPO).as_posix()}"
-           for pattern in ("app.py", "pages/*.py", "ui/*.py", ".streamlit/config.toml") for p in REPO.glob(pattern)}
+    source = installed["source"]          # the checkout as copied (others may edit the checkout meanwhile)
+    engine = {p.relative_to(source).as_posix() for p in (source / "pruning_core").rglob("*.py")}
+    app = {f"prunelab/app_files/{p.relative_to(source).as_posix()}"
+           for pattern in ("app.py", "pages/*.py", "ui/*.py", ".streamlit/config.toml") for p in source.glob(pattern)}
     assert {"prunelab/__init__.py", "prunelab/cli.py"} <= names
     assert engine <= names, sorted(engine - names)
     assert app <= names, sorted(app - names)
