@@ -103,7 +103,8 @@ def test_prunelab_run_outside_the_repository(installed):
     assert repo_on_path == "False"
     script = installed["target"] / "bin" / "prunelab"
     run = subprocess.run([sys.executable, str(script), "--cache", str(cache), "run", "--set", "dataset.name=digits",
-                          "--set", "algorithm.rounds=1", "--quiet"],
+                          "--set", "algorithm.rounds=1", "--set", "algorithm.rewind_epoch=1", "--set",
+                          "training.epochs=2", "--set", "training.batch_size=200", "--quiet"],
                          cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stdout + run.stderr
     job = re.search(r"job (\S+): finished", run.stdout).group(1)
@@ -113,11 +114,25 @@ def test_prunelab_run_outside_the_repository(installed):
 
 
 APP_SCRIPT = r"""
-import sys
+import os, sys, time
 from streamlit.testing.v1 import AppTest
 from prunelab.cli import app_dir
 at = AppTest.from_file(str(app_dir() / "app.py"), default_timeout=90).run()
 assert not at.exception, [e.value for e in at.exception]
+# A job submitted as the app does: the worker it starts (python -m pruning_core worker) runs it.
+from pruning_core.config import Config
+from pruning_core.jobs.store import JobStore
+from ui import launcher
+config = Config.from_dict({"algorithm": {"rounds": 1, "rewind_epoch": 1}, "training": {"epochs": 2, "batch_size": 200}})
+job = launcher.submit(config)
+deadline, status = time.monotonic() + 150, None
+while time.monotonic() < deadline and status not in ("finished", "failed"):
+    time.sleep(1)
+    with JobStore() as store:
+        status = store.get_job(job)["status"]
+for pid in launcher.worker_pids():
+    os.kill(pid, 15)
+assert status == "finished", status
 import ui
 print(ui.__file__)
 """
@@ -135,9 +150,10 @@ def test_prunelab_app_from_the_installed_files(installed):
     shown = subprocess.run([sys.executable, str(script), "app", "--help"], cwd=cwd, env=env,
                            capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and str(installed["target"] / "prunelab" / "app_files") in shown.stdout, shown
-    # The home page runs (its `ui` and `pruning_core` imports resolve to the wheel's files) ...
+    # The home page runs (its `ui` and `pruning_core` imports resolve to the wheel's files), a job
+    # submitted through the app's launcher runs in the worker it starts ...
     page = subprocess.run([sys.executable, "-c", APP_SCRIPT], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=180)
+                          timeout=300)
     assert page.returncode == 0, page.stderr[-3000:]
     assert page.stdout.strip().splitlines()[-1].startswith(str(installed["target"] / "prunelab" / "app_files" / "ui"))
     # ... and `prunelab app` serves it.
