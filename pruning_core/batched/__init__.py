@@ -4,7 +4,12 @@
 * :mod:`.checks`  — what can be batched: elementwise optimizers, buffer- and dropout-free models;
 * :mod:`.trainer` — train and evaluate the N copies together, each with its own data order, masks
   and optimizer state, equal to :func:`pruning_core.train.train_epochs` run one by one;
-* :mod:`.policy`  — whether batching pays on a device (measured), and the entry point for the loop.
+* :mod:`.optim_state` — per-copy optimizer states ↔ one optimizer over the stacked parameters;
+* :mod:`.group`   — ``RepeatRun.train`` for several repeats at the same round (:class:`~.group.SeedGroup`);
+* :mod:`.driver`  — ``run_repeat`` for several repeats in lockstep (:func:`~.driver.run_repeats_together`);
+* :mod:`.policy`  — whether batching pays on a device (measured), ``train_repeats_batched``.
+
+``group``, ``driver`` and ``policy`` import the round loop; import them as submodules.
 """
 
 from .checks import NotBatchable, check_batchable_model, check_elementwise_optimizer

@@ -213,3 +213,106 @@ def test_unsupported_models_are_refused_with_the_reason():
     mixed = [nn.Sequential(nn.Flatten(), nn.Linear(64, 8)), nn.Sequential(nn.Flatten(), nn.Linear(64, 9))]
     with pytest.raises(NotBatchable, match="one architecture"):
         StackedModel(mixed)
+
+
+# ---- optimizer state, the repeat group and the lockstep round loop --------------------------------------
+
+def test_optimizer_state_stacks_and_unstacks_as_each_copy_holds_it():
+    from pruning_core.batched.optim_state import stack_optimizer_state, unstack_optimizer_state
+    data = small_digits()
+    for name in ("sgd", "adam", "nadam"):
+        cfg = TrainingConfig(batch_size=60, optimizer=name, lr=1e-3)
+        models = models_for("lenet300_100", data)
+        reference_models = [copy.deepcopy(m) for m in models]
+        opts = [make_optimizer(cfg, m.parameters()) for m in reference_models]
+        one_by_one(reference_models, data, cfg, [0], lambda t: 1e-3, [None] * 3,
+                   make_opt=lambda params, it=iter(opts): next(it))
+        stacked = StackedModel(models)
+        optimizer = make_optimizer(cfg, stacked.parameters())
+        train_stacked(stacked, data, cfg, [0], lambda t: 1e-3, generators(), optimizer=optimizer)
+        for i, opt in enumerate(opts):
+            got, want = unstack_optimizer_state(optimizer, i), opt.state_dict()
+            assert got["state"].keys() == want["state"].keys()
+            for index, entry in want["state"].items():
+                assert got["state"][index].keys() == entry.keys()
+                for key, value in entry.items():
+                    torch.testing.assert_close(got["state"][index][key], value, atol=ATOL, rtol=1e-3)
+        again = make_optimizer(cfg, stacked.parameters())      # per-copy states → one stacked optimizer
+        stack_optimizer_state(again, [o.state_dict() for o in opts])
+        for index, entry in again.state_dict()["state"].items():
+            for key, value in entry.items():
+                if value.dim() > 0:
+                    torch.testing.assert_close(value[1], opts[1].state_dict()["state"][index][key])
+
+
+def _context(tmp_path, config: dict, events: list):
+    from pruning_core.config import Config
+    from pruning_core.loop import Progress, RunContext
+    from pruning_core.rundir import RunDir
+    config = Config.from_dict(config)
+    plan = config.plan()
+    return RunContext(config, plan, load_dataset("digits"), torch.device("cpu"), RunDir(tmp_path).mkdir(),
+                      lambda kind, **fields: events.append({"type": kind, **fields}), lambda: False,
+                      Progress(config.repeats * plan.total_epochs()))
+
+
+def test_lockstep_round_loop_equals_repeats_one_after_the_other(tmp_path):
+    """IMP with weight rewinding, 3 repeats, 2 rounds: every repeat's epoch and round events, masks
+    and final weights as run_repeat gives them, repeat after repeat."""
+    from pruning_core.batched.driver import run_repeats_together
+    from pruning_core.loop import run_repeat
+    config = {"training": {"epochs": 2, "batch_size": 100, "optimizer": "sgd", "lr": 0.05},
+              "algorithm": {"rounds": 2, "rewind_epoch": 1}, "repeats": 3}
+    alone, together = [], []
+    ctx_a = _context(tmp_path / "a", config, alone)
+    for repeat in range(3):
+        run_repeat(ctx_a, repeat)
+    ctx_b = _context(tmp_path / "b", config, together)
+    run_repeats_together(ctx_b, [0, 1, 2])
+
+    def by_key(events, kind):
+        return {(e["repeat"], e["round"], e.get("epoch")): e for e in events if e["type"] == kind}
+    for kind in ("epoch", "round"):
+        a, b = by_key(alone, kind), by_key(together, kind)
+        assert a.keys() == b.keys() and len(a) == (3 * (2 + 1 + 1) if kind == "epoch" else 3 * 3)
+        for key in a:
+            assert b[key]["test_accuracy"] == pytest.approx(a[key]["test_accuracy"], abs=1 / 360 + 1e-12), key
+            if kind == "epoch":
+                assert b[key]["train_loss"] == pytest.approx(a[key]["train_loss"], rel=RTOL, abs=ATOL), key
+                assert b[key]["sparsity"] == a[key]["sparsity"] and b[key]["lr"] == a[key]["lr"]
+            else:
+                assert b[key]["remaining_weights"] == a[key]["remaining_weights"], key
+    for repeat in range(3):
+        ra, rb = ctx_a.run_dir.repeat(repeat), ctx_b.run_dir.repeat(repeat)
+        for r in (1, 2):
+            ma, mb = load_masks_file(ra.mask_file(r)), load_masks_file(rb.mask_file(r))
+            agree = sum(int((ma[k] == mb[k]).sum()) for k in ma) / sum(m.numel() for m in ma.values())
+            assert agree > 0.9999, (repeat, r, agree)      # a weight at the pruning threshold may flip
+        wa, wb = ra.load_weights(ra.last_weights(), "cpu"), rb.load_weights(rb.last_weights(), "cpu")
+        for k in wa:
+            torch.testing.assert_close(wb[k], wa[k], atol=1e-4, rtol=1e-3)
+
+
+def load_masks_file(path):
+    from pruning_core.masks import load_masks
+    return load_masks(path)
+
+
+def test_lockstep_refuses_algorithms_with_their_own_round(tmp_path):
+    from pruning_core.batched.driver import run_repeats_together
+    ctx = _context(tmp_path, {"algorithm": {"name": "gradual"}, "repeats": 2}, [])
+    with pytest.raises(NotBatchable, match="own run_round"):
+        run_repeats_together(ctx, [0, 1])
+
+
+def test_policy_answers_per_device_and_model(monkeypatch):
+    from pruning_core.batched.policy import ENV, batching_pays
+    monkeypatch.delenv(ENV, raising=False)
+    assert not batching_pays("cpu", "lenet300_100", 5)            # measured: does not pay on CPU
+    assert batching_pays("cuda", "lenet300_100", 5)               # the GPU expectation
+    assert not batching_pays("cuda", "lenet300_100", 1)
+    assert not batching_pays("cuda", "resnet20", 5)               # batch norm: not batchable
+    monkeypatch.setenv(ENV, "on")
+    assert batching_pays("cpu", "lenet300_100", 2)
+    monkeypatch.setenv(ENV, "off")
+    assert not batching_pays("cuda", "lenet300_100", 5)

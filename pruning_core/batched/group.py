@@ -1,0 +1,121 @@
+"""Several repeats (``RepeatRun``s) at the same round, trained together: ``RepeatRun.train`` for N.
+
+:class:`SeedGroup` does for a group of repeats what :meth:`pruning_core.loop.RepeatRun.train`
+does for one, with one :func:`~.trainer.train_stacked` call: the round's LR (one schedule for
+all; ALLR's d must then be equal), the masks (none in a dense round), the weights masked before
+the first step, checkpoint 0, one ``epoch`` event per repeat and epoch (with the run's epoch
+hooks, the divergence check and the planned checkpoints), and, in ``shared``-optimizer rounds, one
+stacked optimizer kept across the rounds (with each repeat's own optimizer state handed back to
+its ``RepeatRun.optimizer`` after every round, which ``finish_round`` saves for resuming).
+
+Everything else of a round (pruning, treatments, ``finish_round``) stays per repeat: the group
+copies the modules' weights into the stacked tensors before training (:meth:`StackedModel.load_from`)
+and back after every epoch (:meth:`StackedModel.write_back`), in place.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from ..errors import Diverged
+from ..loop import RepeatRun, round_generator, snapshot
+from ..masks import MaskEnforcer, count_alive
+from ..plan import RoundPlan
+from ..train import EpochStats, make_optimizer
+from .checks import NotBatchable
+from .optim_state import stack_optimizer_state, unstack_optimizer_state
+from .stack import StackedModel, stack_masks
+from .trainer import StackedCallbacks, train_stacked
+
+
+class SeedGroup:
+    """Repeats of one job (same model, data, training section) trained as one batched model."""
+
+    def __init__(self, runs: Sequence[RepeatRun]):
+        self.runs = list(runs)
+        if len(self.runs) < 2:
+            raise NotBatchable("a seed group needs at least two repeats")
+        first = self.runs[0]
+        if any(r.data is not first.data or r.config.training != first.config.training
+               or r.config.model != first.config.model for r in self.runs):
+            raise NotBatchable("a seed group needs repeats of one model, dataset and training section")
+        self.stacked = StackedModel([r.model for r in self.runs], name=first.config.model.name)
+        self.optimizer = None          # the stacked optimizer of "shared" rounds, kept across them
+
+    def lr_function(self, step: RoundPlan):
+        """The round's LR, shared by the repeats; refused when ALLR's d differs between them."""
+        first = self.runs[0]
+        ds = [r.d if (step.lr.scaled and r.d is not None) else 1.0 for r in self.runs]
+        if any(d != ds[0] for d in ds):
+            raise NotBatchable(f"round {step.index}: ALLR's d differs between the repeats "
+                               f"({', '.join(f'{d:.4g}' for d in ds)}), so their LR schedules differ")
+        return step.lr.function(first.schedule, first.steps, ds[0])
+
+    def train(self, step: RoundPlan) -> list[list[EpochStats]]:
+        """Train the round for every repeat; one history per repeat (in group order)."""
+        runs, stacked = self.runs, self.stacked
+        cfg = runs[0].config.training
+        lr_at = self.lr_function(step)
+        stacked.load_from([r.model for r in runs])
+        optimizer = None
+        if step.optimizer == "shared":
+            if self.optimizer is None:
+                self.optimizer = make_optimizer(cfg, stacked.parameters())
+                if any(r.optimizer is not None for r in runs):       # resumed: each repeat's saved state
+                    if any(r.optimizer is None for r in runs):
+                        raise NotBatchable(f"round {step.index}: only some repeats have a kept optimizer")
+                    stack_optimizer_state(self.optimizer, [r.optimizer.state_dict() for r in runs])
+            optimizer = self.optimizer
+        masks = None if step.dense else stack_masks([r.masks for r in runs])
+        sparsities = [0.0] * len(runs)
+        if masks is not None:
+            MaskEnforcer(stacked.params, masks).mask_weights()
+            sparsities = [1.0 - a / t for a, t in (count_alive(r.masks) for r in runs)]
+        stacked.write_back([r.model for r in runs])
+        checkpoints = dict(step.checkpoints)
+        for r in runs:
+            r._current_masks = None if step.dense else r.masks
+            if 0 in checkpoints:
+                r.files.save_weights(checkpoints[0], snapshot(r.model))
+        counted_before = step.cumulative - step.epochs if step.index > 0 else 0
+        done = [0]
+
+        def after_epoch(all_stats: list[EpochStats]) -> None:
+            done[0] += 1
+            stacked.write_back([r.model for r in runs])
+            for r, stats, sparsity in zip(runs, all_stats, sparsities):
+                _epoch_event(r, step, stats, done[0], sparsity, counted_before, checkpoints)
+
+        histories = train_stacked(stacked, runs[0].data, cfg, step.schedule_epochs(), lr_at,
+                                  [round_generator(r.seed, step.index) for r in runs], masks=masks,
+                                  optimizer=optimizer,
+                                  callbacks=StackedCallbacks(should_stop=runs[0].ctx.should_stop,
+                                                             after_epoch=after_epoch))
+        stacked.write_back([r.model for r in runs])
+        if optimizer is not None:           # each repeat's own state, for finish_round to save
+            for i, r in enumerate(runs):
+                if r.optimizer is None:
+                    r.optimizer = make_optimizer(cfg, r.model.parameters())
+                r.optimizer.load_state_dict(unstack_optimizer_state(optimizer, i))
+        return histories
+
+
+def _epoch_event(run: RepeatRun, step: RoundPlan, stats: EpochStats, done: int, sparsity: float,
+                 counted_before: int, checkpoints: dict) -> None:
+    """What ``RepeatRun.train``'s ``after_epoch`` does for one repeat (same event fields)."""
+    run.ctx.progress.epoch_done()
+    extra = {}
+    for hook in run.epoch_hooks:
+        extra.update(hook(step.index, stats))
+    run.ctx.emit("epoch", repeat=run.repeat, round=step.index, epoch=done,
+                 schedule_epoch=stats.schedule_epoch, lr=stats.lr, train_loss=stats.train_loss,
+                 test_loss=stats.test_loss, test_accuracy=stats.test_accuracy, sparsity=sparsity,
+                 cumulative_epochs=counted_before + done if step.index > 0 else 0,
+                 seconds=stats.seconds, eta_seconds=run.ctx.progress.eta_seconds(), **extra)
+    if not math.isfinite(stats.train_loss):
+        raise Diverged(f"round {step.index}, epoch {done} (repeat {run.repeat}): the training loss "
+                       f"is {stats.train_loss} at learning rate {stats.lr:.3g}; the run stopped. Finished "
+                       "rounds are kept; a smaller training.lr or weight_decay may help")
+    if done in checkpoints:
+        run.files.save_weights(checkpoints[done], snapshot(run.model))

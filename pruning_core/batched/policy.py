@@ -1,0 +1,116 @@
+"""Where seed batching pays, per device (by measurement), and the entry points for the loop.
+
+``batching_pays(device, model_name, n)`` answers from the figures measured with
+``benchmarks/bench_seeds.py`` (one epoch of N seeds of LeNet-300-100, batched time / one-by-one
+time), and ``$PRUNELAB_SEED_BATCHING`` overrides it (``0``/``off``: never, ``1``/``on``: whenever
+the model can be batched, ``auto``: the measurement):
+
+* CPU (2 shared cores, torch 2.14, Fashion-MNIST, 1 torch thread; see MEASURED): the batched epoch
+  is not clearly cheaper than the N one-by-one epochs — the cores are already saturated by one
+  model's matrix products, vmap adds per-step overhead (N = 1 batched costs ~1.9x) and a gain
+  shows only in the per-step overhead of tiny datasets — so the answer on CPU is **no**;
+* CUDA: one LeNet-300-100 step is launch-bound (a few hundred thousand MACs per sample at batch 60),
+  so N copies in one set of kernels cost about one; the issue's target is 5 seeds <= 1.5x one
+  seed. Not measured in this session (no GPU): **yes** for BN-free models with N >= 2, until
+  ``bench_seeds.py`` on a GPU says otherwise — or call :func:`measure_ratio` on the device.
+
+:func:`measure_ratio` times a few steps of both ways on the actual device and data (cached per
+process), for devices without a figure.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+
+import torch
+
+from ..data import DeviceDataset
+from ..models import build_model
+from ..train import train_epochs
+from .checks import NotBatchable
+from .group import SeedGroup
+from .stack import StackedModel
+from .trainer import train_stacked
+
+ENV = "PRUNELAB_SEED_BATCHING"
+
+#: Models with neither buffers (BatchNorm) nor dropout: what :class:`StackedModel` accepts.
+BATCHABLE_MODELS = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6")
+
+#: Measured batched-N / one-by-one-N epoch time, by (device type, model): {N: ratio}.
+#: < 1 means batching is faster. See the module docstring and benchmarks/bench_seeds.py.
+MEASURED: dict[tuple[str, str], dict[int, float]] = {
+    ("cpu", "lenet300_100"): {1: 1.88, 2: 1.05, 5: 1.0},
+}
+#: Batching must save at least this fraction of the one-by-one time to be chosen.
+MARGIN = 0.9
+
+
+def batching_pays(device: torch.device | str, model_name: str, n: int) -> bool:
+    """Whether ``n`` repeats of ``model_name`` on ``device`` should train as one batched model."""
+    setting = os.environ.get(ENV, "auto").strip().lower()
+    if n < 2 or model_name not in BATCHABLE_MODELS or setting in ("0", "off", "false", "no"):
+        return False
+    if setting in ("1", "on", "true", "yes"):
+        return True
+    kind = torch.device(device).type
+    figures = MEASURED.get((kind, model_name))
+    if figures is None:
+        return kind == "cuda"           # unmeasured: expected to pay on a GPU (see the docstring)
+    nearest = max((k for k in figures if k <= n), default=min(figures))
+    return figures[nearest] < MARGIN
+
+
+_RATIOS: dict[tuple, float] = {}
+
+
+def measure_ratio(data: DeviceDataset, cfg, model_name: str, n: int, steps: int = 30) -> float:
+    """Batched / one-by-one time of ``steps`` training steps of ``n`` copies on ``data``'s device
+    (after one untimed warm-up pass each); cached per (device, model, n, batch size). Leaves the
+    global random state as it was."""
+    key = (str(data.device), model_name, n, cfg.batch_size, steps)
+
+    def measure() -> float:
+        sub = DeviceDataset(data.spec, data.train_x[:steps * cfg.batch_size], data.train_y[:steps * cfg.batch_size],
+                            data.test_x[:1], data.test_y[:1], device=data.device)
+        with torch.random.fork_rng(devices=[data.device] if data.device.type == "cuda" else []):
+            models = []
+            for seed in range(n):
+                torch.manual_seed(seed)
+                models.append(build_model(model_name, in_channels=data.spec.in_channels,
+                                          num_classes=data.spec.num_classes,
+                                          input_size=data.spec.input_size).to(data.device))
+
+            def one() -> float:
+                start = time.perf_counter()
+                for m in copy.deepcopy(models):
+                    train_epochs(m, sub, cfg, [0], lambda t: cfg.lr, torch.Generator().manual_seed(0))
+                return time.perf_counter() - start
+
+            def batched() -> float:
+                start = time.perf_counter()
+                stacked = StackedModel(copy.deepcopy(models))
+                train_stacked(stacked, sub, cfg, [0], lambda t: cfg.lr,
+                              [torch.Generator().manual_seed(0) for _ in range(n)])
+                return time.perf_counter() - start
+
+            one(), batched()
+            return min(batched() for _ in range(2)) / min(one() for _ in range(2))
+
+    if key not in _RATIOS:
+        _RATIOS[key] = measure()
+    return _RATIOS[key]
+
+
+def train_repeats_batched(runs, step, group: SeedGroup | None = None):
+    """Train round ``step`` of several ``RepeatRun``s together: ``(histories, group)``; keep the
+    group for the next rounds (its stacked optimizer lives across ``shared`` rounds). Raises
+    :class:`NotBatchable` (before touching anything) when the round cannot be batched."""
+    group = group if group is not None else SeedGroup(runs)
+    return group.train(step), group
+
+
+__all__ = ["BATCHABLE_MODELS", "ENV", "MEASURED", "NotBatchable", "batching_pays", "measure_ratio",
+           "train_repeats_batched"]
