@@ -26,8 +26,6 @@ import zipfile
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NOT_SOURCE = (".venv", ".git", ".hypothesis", "cache", "results", "build", "dist", "*.egg-info", "__pycache__")
 
@@ -64,6 +62,7 @@ def installed(tmp_path_factory) -> dict:
     return {"wheel": wheel, "source": source, "target": target, "env": env, "cwd": cwd, "root": root}
 
 
+@pytest.mark.slow
 def test_wheel_carries_engine_launcher_and_app(installed):
     with zipfile.ZipFile(installed["wheel"]) as whl:
         names = set(whl.namelist())
@@ -90,6 +89,7 @@ def test_wheel_carries_engine_launcher_and_app(installed):
     assert (installed["target"] / "bin" / "prunelab").is_file()          # the console script
 
 
+@pytest.mark.slow
 def test_prunelab_run_outside_the_repository(installed):
     cache, cwd, env = installed["root"] / "cache", installed["cwd"], installed["env"]
     where = subprocess.run([sys.executable, "-c", "import sys, pruning_core, prunelab.cli; "
@@ -144,6 +144,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_prunelab_app_from_the_installed_files(installed):
     cwd, env = installed["cwd"], {**installed["env"], "PRUNELAB_CACHE": str(installed["root"] / "app-cache")}
     script = installed["target"] / "bin" / "prunelab"
@@ -174,3 +175,44 @@ def test_prunelab_app_from_the_installed_files(installed):
     finally:
         os.killpg(server.pid, 15)              # the launcher and its `streamlit run` (one session)
         server.communicate(timeout=30)
+
+
+# ---- the launcher's arguments (fast: nothing is built or started) --------------------------------
+
+def test_app_serves_on_localhost_unless_an_address_is_named():
+    from prunelab import cli
+
+    assert cli.source_checkout() == REPO and cli.app_dir() == REPO          # a checkout runs its own files
+    command = cli.app_command(["--server.port", "8502"], environ={})
+    assert command[:5] == [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py")]
+    assert command[5:] == ["--server.address", "127.0.0.1", "--server.port", "8502"]
+    assert "127.0.0.1" not in cli.app_command(["--server.address=0.0.0.0"], environ={})
+    assert "127.0.0.1" not in cli.app_command([], environ={"STREAMLIT_SERVER_ADDRESS": "0.0.0.0"})
+
+
+def test_global_options_before_app_become_the_environment(tmp_path, monkeypatch):
+    from prunelab import cli
+
+    assert cli._split_globals(["--cache", "C", "--plugin=p.py", "app", "--cache", "x"]) == (
+        {"--cache": ["C"], "--plugin": ["p.py"]}, ["app", "--cache", "x"])
+    assert cli._split_globals(["run", "--set", "a=1"]) == ({"--cache": [], "--plugin": []}, ["run", "--set", "a=1"])
+    seen = {}
+    monkeypatch.setattr(cli.subprocess, "run", lambda command, env: seen.update(command=command, env=env) or
+                        subprocess.CompletedProcess(command, 0))
+    monkeypatch.delenv("STREAMLIT_SERVER_ADDRESS", raising=False)
+    assert cli.main(["--cache", str(tmp_path / "c"), "app", "--server.headless", "true"]) == 0
+    assert seen["env"]["PRUNELAB_CACHE"] == str(tmp_path / "c")
+    assert seen["command"][-4:] == ["--server.address", "127.0.0.1", "--server.headless", "true"]
+
+
+def test_an_installed_copy_keeps_its_store_out_of_site_packages(tmp_path, monkeypatch):
+    from prunelab import cli
+
+    monkeypatch.setattr(cli, "source_checkout", lambda: None)
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    cli.installed_defaults(env)
+    assert env == {"XDG_CACHE_HOME": str(tmp_path), "PRUNELAB_CACHE": str(tmp_path / "prunelab"),
+                   "PRUNELAB_DATA": str(tmp_path / "prunelab" / "data")}
+    mine = {"PRUNELAB_CACHE": "/mine"}
+    cli.installed_defaults(mine)
+    assert mine == {"PRUNELAB_CACHE": "/mine"}
