@@ -281,6 +281,7 @@ class DeviceDataset:
         shape = (1, len(spec.mean), 1, 1)
         self._mean = torch.tensor(spec.mean, dtype=torch.float32, device=self.device).view(shape)
         self._std = torch.tensor(spec.std, dtype=torch.float32, device=self.device).view(shape)
+        self._normalised: dict[str, tuple[Tensor, Tensor]] = {}   # split -> (source tensor, normalised copy)
 
     @property
     def n_train(self) -> int:
@@ -300,6 +301,26 @@ class DeviceDataset:
         """float32 ``(x/255 - mean)/std`` for uint8 images, ``(x - mean)/std`` for float images."""
         xf = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
         return (xf - self._mean) / self._std
+
+    #: Above this size (bytes of float32) a split is normalised per batch instead of once.
+    NORMALISE_ONCE_BYTES = 2 << 30
+
+    def normalised_split(self, split: str) -> Tensor | None:
+        """The whole ``train``/``test`` images normalised once (float32, on the device), or None if
+        that split is augmented (augmentation pads in pixel space before normalising) or larger
+        than :attr:`NORMALISE_ONCE_BYTES`. The values are exactly ``normalise`` of each batch's
+        images (the same elementwise operations), so slicing this copy gives bit-identical batches
+        without the three elementwise passes per step. Rebuilt if ``train_x``/``test_x`` is
+        replaced; treat it as read-only."""
+        src = self.train_x if split == "train" else self.test_x
+        if (split == "train" and self.augment) or src.numel() * 4 > self.NORMALISE_ONCE_BYTES:
+            return None
+        cached = self._normalised.get(split)
+        if cached is None or cached[0] is not src:
+            with torch.inference_mode(False):    # a normal tensor even if first asked for in eval
+                cached = (src, self.normalise(src))
+            self._normalised[split] = cached
+        return cached[1]
 
     def _augment(self, x: Tensor, generator: torch.Generator) -> Tensor:
         """Pad-4 (zero, pixel space) random crop, then horizontal flip with p=0.5.
@@ -329,6 +350,13 @@ class DeviceDataset:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         perm = torch.randperm(self.n_train, generator=generator).to(self.device)
+        ready = self.normalised_split("train")
+        if ready is not None:                 # no augmentation: gather rows of the normalised copy
+            train_y = self.train_y
+            for start in range(0, self.n_train, batch_size):
+                idx = perm[start:start + batch_size]
+                yield ready.index_select(0, idx), train_y.index_select(0, idx)
+            return
         for start in range(0, self.n_train, batch_size):
             idx = perm[start:start + batch_size]
             x = self.train_x[idx]
@@ -340,9 +368,10 @@ class DeviceDataset:
         """The test set in its stored order as normalised (x, y) batches, no augmentation."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        ready = self.normalised_split("test")
         for start in range(0, self.n_test, batch_size):
-            yield (self.normalise(self.test_x[start:start + batch_size]),
-                   self.test_y[start:start + batch_size])
+            x = ready[start:start + batch_size] if ready is not None else self.normalise(self.test_x[start:start + batch_size])
+            yield x, self.test_y[start:start + batch_size]
 
     def sample_train_batch(self, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """One random training batch (without replacement, at most n_train), normalised, no augmentation."""

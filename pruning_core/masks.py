@@ -70,7 +70,14 @@ class MaskEnforcer:
 
     def __init__(self, params: dict[str, nn.Parameter], masks: Masks):
         self.params = [params[name] for name in masks]
-        self.factors = [m.to(device=p.device, dtype=p.dtype) for m, p in zip(masks.values(), self.params)]
+        self.masks = list(masks.values())
+        self.align()
+
+    def align(self) -> None:
+        """(Re)build the 0/1 factors in each weight's dtype, device and memory layout (e.g. after a
+        conversion to channels_last), so the per-step multiply reads both with the same strides."""
+        self.factors = [torch.empty_like(p, memory_format=torch.preserve_format).copy_(m)
+                        for m, p in zip(self.masks, self.params)]
 
     @torch.no_grad()
     def mask_weights(self) -> None:

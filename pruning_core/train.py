@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import DeviceDataset
+from .devices import to_channels_last, wants_channels_last
 from .masks import MaskEnforcer
 
 
@@ -66,16 +67,32 @@ def _autocast(device: torch.device):
     return contextlib.nullcontext()
 
 
+def _layout(model: nn.Module, device: torch.device, enforcer: MaskEnforcer | None = None) -> bool:
+    """channels_last for conv models on CUDA (:func:`.devices.wants_channels_last`): converts the
+    model in place once (and the enforcer's factors with it); returns whether inputs should be
+    converted too. A no-op on the CPU."""
+    if not wants_channels_last(model, device):
+        return False
+    if to_channels_last(model) and enforcer is not None:
+        enforcer.align()
+    return True
+
+
+def _nhwc(x: torch.Tensor, on: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if on and x.dim() == 4 else x
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: DeviceDataset, batch_size: int) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy) on the test set."""
     model.eval()
     device = data.device
+    nhwc = _layout(model, device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     for x, y in data.test_batches(batch_size):
         with _autocast(device):
-            logits = model(x)
+            logits = model(_nhwc(x, nhwc))
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
     n = data.n_test
@@ -95,6 +112,7 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg, schedule_epochs: It
     """
     callbacks = callbacks or TrainCallbacks()
     device = data.device
+    nhwc = _layout(model, device, enforcer)        # before the optimizer makes its buffers
     optimizer = optimizer if optimizer is not None else make_optimizer(cfg, model.parameters())
     trainable = [p for p in model.parameters() if p.requires_grad]
     steps = math.ceil(data.n_train / cfg.batch_size)
@@ -111,7 +129,7 @@ def train_epochs(model: nn.Module, data: DeviceDataset, cfg, schedule_epochs: It
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with _autocast(device):
-                loss = F.cross_entropy(model(x).float(), y)
+                loss = F.cross_entropy(model(_nhwc(x, nhwc)).float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
