@@ -115,10 +115,11 @@ def test_write_events_keeps_only_committed_rounds(tmp_path):
     events = [{"type": "run_started", "time": 999.0, "job": "j", "repeat": 0, "seed": 0},
               _round(0, 0.0), _round(1, 0.2), _round(2, 0.99),           # round 2 superseded by the resume
               {"type": "resumed", "time": 1005.0, "job": "j", "repeat": 0, "from_round": 1},
-              _round(2, 0.36), {"type": "run_finished", "time": 1010.0, "job": "j"}]
-    masks = {r: {"fc": np.arange(12).reshape(3, 4) >= 12 * s} for r, s in ((0, 0.0), (1, 0.2), (2, 0.36))}
+              _round(2, 0.36), _round(3, 0.36, variant="ASNI-II"), {"type": "run_finished", "time": 1010.0, "job": "j"}]
+    masks = {r: {"fc": np.arange(12).reshape(3, 4) >= 12 * s} for r, s in ((0, 0.0), (1, 0.2), (2, 0.36), (3, 0.36))}
     folders = write_events(events, tmp_path, masks_for_round=lambda repeat, r: masks[r])
-    assert folders == [tmp_path / "repeat_0"]
+    assert folders == [tmp_path / "repeat_0", tmp_path / "repeat_0" / "ASNI-II"]     # an evaluation variant apart
+    assert values(load(tmp_path / "repeat_0" / "ASNI-II"), "sparsity") == pytest.approx({3: 0.36})
     acc = load(tmp_path / "repeat_0")
     assert values(acc, "sparsity") == pytest.approx({0: 0.0, 1: 0.2, 2: 0.36})
     assert [e.wall_time for e in acc.Scalars("sparsity")] == pytest.approx([1000.0, 1001.0, 1002.0])
