@@ -39,3 +39,15 @@ SKIP_CONNECTIONS = frozenset({"resnet20", "resnet56", "resnet18"})
 
 # Models with no conv layer: 'linear' is all of their layers, and 'conv' none.
 CONV_FREE = frozenset({"lenet300_100"})
+
+# The smallest input height (= width) each built-in model accepts, and each built-in dataset's
+# image height (= width): a model and a dataset that do not fit are refused by the config, before
+# anything is queued. (A test checks them against pruning_core.models and pruning_core.data.)
+MIN_INPUT_SIZE = {"lenet300_100": 1, "lenet5": 10, "conv2": 2, "conv4": 4, "conv6": 8, "vgg11": 16, "vgg13": 16,
+                  "vgg16": 16, "vgg19": 16, "resnet20": 1, "resnet56": 1, "resnet18": 1}
+INPUT_SIZE = {"digits": 8, "mnist": 28, "fashion_mnist": 28, "cifar10": 32, "cifar100": 32}
+
+
+def models_fitting(dataset: str) -> list[str]:
+    """The built-in models that accept ``dataset``'s images."""
+    return [m for m, low in MIN_INPUT_SIZE.items() if low <= INPUT_SIZE[dataset]]

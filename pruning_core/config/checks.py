@@ -13,7 +13,7 @@ import dataclasses
 import re
 from typing import Any, Iterator
 
-from ..catalog import CONV_FREE, SKIP_CONNECTIONS
+from ..catalog import CONV_FREE, INPUT_SIZE, MIN_INPUT_SIZE, SKIP_CONNECTIONS, models_fitting
 from .fields import FieldError, is_choice
 from .layers import reach
 
@@ -36,6 +36,16 @@ def chosen_plugins(section: Any) -> Iterator[Any]:
             yield from chosen_plugins(value)
         elif dataclasses.is_dataclass(value):
             yield from chosen_plugins(value)
+
+
+def _fit_errors(model: str, dataset: str) -> list[FieldError]:
+    """A model whose input is larger than the dataset's images (LeNet-5 on 8×8 digits) is refused
+    here, not when the job starts (plug-in models and datasets are checked when the job starts)."""
+    if model not in MIN_INPUT_SIZE or dataset not in INPUT_SIZE or MIN_INPUT_SIZE[model] <= INPUT_SIZE[dataset]:
+        return []
+    side, low = INPUT_SIZE[dataset], MIN_INPUT_SIZE[model]
+    return [FieldError("model.name", model, f"a model that accepts the {side}x{side} images of {dataset} "
+                       f"({model} needs at least {low}x{low}): {', '.join(models_fitting(dataset))}")]
 
 
 def cross_checks(c) -> list[FieldError]:
@@ -67,6 +77,7 @@ def cross_checks(c) -> list[FieldError]:
         elif pr.unit == "hybrid" and pr.conv_rate is None and pr.dense_rate is None:
             errors.append(FieldError("pruner.grouping", pr.grouping, "global or local: hybrid already ranks convs "
                                      "apart from linear layers; per_type differs only with conv_rate or dense_rate"))
+    errors += _fit_errors(c.model.name, c.dataset.name)
     if c.model.name in CONV_FREE:
         model = c.model.name
         if pr.layers != "all":

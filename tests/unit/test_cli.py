@@ -75,7 +75,7 @@ def test_run_with_overrides_prints_lines_and_exports(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--set", "training.lr=-1"], "training.lr: got -1; allowed: a number > 0"),
-    (["run", "--set", "model.name=vgg11"], "vgg11 needs inputs of at least"),
+    (["run", "--set", "model.name=vgg11"], "model.name: got 'vgg11'; allowed: a model that accepts the 8x8 images"),
     (["run", "--set", "dataset.name=cifar10", "--set", "dataset.download=false", "--set",
       "dataset.data_dir=/nonexistent"], "digits"),
     (["show", "no-such-job"], "no job 'no-such-job'"),

@@ -94,10 +94,11 @@ def test_a_dead_filter_that_is_still_read_is_kept_exactly():
 
 @pytest.mark.parametrize("unit", ["output_filter", "input_channel", "hybrid"])
 def test_pruned_lenet5_and_vgg11_compact_exactly(unit):
-    for name, shape in (("lenet5", (1, 28, 28)), ("vgg11", (3, 16, 16))):
+    for name, shape, dataset in (("lenet5", (1, 28, 28), "fashion_mnist"), ("vgg11", (3, 16, 16), "cifar10")):
         torch.manual_seed(0)
         model = _randomise_batch_norm(build_model(name, in_channels=shape[0], num_classes=10, input_size=shape[1:]))
-        config = Config.from_dict({"model": {"name": name}, "pruner": {"unit": unit, "grouping": "local"}})
+        config = Config.from_dict({"model": {"name": name}, "dataset": {"name": dataset},
+                                   "pruner": {"unit": unit, "grouping": "local"}})
         pruner, masks = make_pruner(config, model), full_masks(prunable_parameters(model))
         for r in (1, 2):
             masks = pruner.prune(masks, PruneStep.fraction(0.3), r, torch.Generator().manual_seed(r))

@@ -353,7 +353,7 @@ def test_a_pruner_that_prunes_nothing_is_refused(data, field):
 def test_a_pruner_that_prunes_something_is_accepted():
     Config.from_dict({"model": {"name": "conv2"}, "pruner": {"grouping": "local", "conv_rate": 0.0, "dense_rate": 0.0,
                                                             "output_rate": 0.1}})
-    Config.from_dict({"model": {"name": "vgg11"}, "pruner": {"layers": "linear"}})
+    Config.from_dict({"model": {"name": "vgg11"}, "dataset": {"name": "cifar10"}, "pruner": {"layers": "linear"}})
     Config.from_dict({"model": {"name": "conv2"}, "pruner": {"layers": "conv", "unit": "output_filter"}})
 
 

@@ -190,10 +190,11 @@ def test_repeats_use_consecutive_seeds_and_aggregate(tmp_path):
 
 def test_a_failing_run_records_its_error(tmp_path):
     from pruning_core.jobs.store import JobStore
-    with pytest.raises(Exception, match="vgg11 needs inputs"):
-        run({"model": {"name": "vgg11"}}, cache_dir=tmp_path)
+    missing = {"name": "mnist", "data_dir": str(tmp_path / "no-data"), "download": False}
+    with pytest.raises(Exception, match="dataset 'mnist' is not available"):
+        run({"dataset": missing}, cache_dir=tmp_path)
     job = JobStore(tmp_path).list_jobs()[0]
-    assert job["status"] == "failed" and "vgg11" in job["error"] and "Traceback" in job["traceback"]
+    assert job["status"] == "failed" and "mnist" in job["error"] and "Traceback" in job["traceback"]
 
 
 def test_sigma_sign_reinit_restarts_each_round_from_sigma_times_sign_of_init(tmp_path, calls):

@@ -280,3 +280,22 @@ def test_check_compatible_limits_are_tight():
         s = MODELS[name].min_input_size - 1
         with pytest.raises(Exception):
             MODELS[name].builder(1, 3, (s, s)).eval()(torch.randn(1, 1, s, s))
+
+
+def test_the_torch_free_catalog_knows_every_models_input_and_every_datasets_size():
+    """The config refuses a model and dataset that do not fit (LeNet-5 on 8×8 digits) from the
+    torch-free catalog, so its figures must be the implementations'."""
+    from pruning_core.catalog import INPUT_SIZE, MIN_INPUT_SIZE, models_fitting
+    from pruning_core.config import Config, ConfigError
+    from pruning_core.data import DATASETS
+
+    assert MIN_INPUT_SIZE == {k: s.min_input_size for k, s in MODELS.items()}
+    assert INPUT_SIZE == {k: s.input_size[0] for k, s in DATASETS.items()}
+    assert all(s.input_size[0] == s.input_size[1] for s in DATASETS.values())
+    assert models_fitting("digits") == ["lenet300_100", "conv2", "conv4", "conv6", "resnet20", "resnet56", "resnet18"]
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict({"model": {"name": "lenet5"}, "dataset": {"name": "digits"}})
+    (error,) = info.value.errors
+    assert error.field == "model.name" and "8x8 images of digits" in error.allowed and "10x10" in error.allowed
+    Config.from_dict({"model": {"name": "conv6"}, "dataset": {"name": "digits"}})        # 8 ≥ 8: fits
+    Config.from_dict({"model": {"name": "lenet5"}, "dataset": {"name": "fashion_mnist"}})

@@ -20,7 +20,7 @@ from pruning_core.pruners.units import filter_links
 def cfg(**pruner) -> Config:
     """A config with these pruner settings; the model name only tells validation that the hand-built
     models below have convs (lenet5), the pruners get the models themselves."""
-    return Config.from_dict({"model": {"name": "lenet5"}, "pruner": pruner})
+    return Config.from_dict({"model": {"name": "lenet5"}, "dataset": {"name": "fashion_mnist"}, "pruner": pruner})
 
 
 def set_weights(model, **values):
