@@ -96,6 +96,18 @@ def assert_same(stacked, histories, models, reference, n_test):
             assert abs(got.test_accuracy - want.test_accuracy) <= 1 / n_test + 1e-12
 
 
+@pytest.mark.parametrize("augment", [False, True])
+def test_each_copy_sees_exactly_its_own_batches(augment):
+    from pruning_core.batched.trainer import stacked_train_batches
+    data = small_digits(augment=augment)
+    alone = [list(data.train_batches(70, g)) for g in generators()]
+    together = list(stacked_train_batches(data, 70, generators()))
+    assert len(together) == len(alone[0]) == 5 and together[-1][0].shape[:2] == (3, 20)
+    for step, (x, y) in enumerate(together):
+        for i in range(3):
+            assert torch.equal(x[i], alone[i][step][0]) and torch.equal(y[i], alone[i][step][1])
+
+
 OPTIMIZERS = {
     "sgd": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=False, weight_decay=1e-4),
     "sgd_nesterov": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4),
