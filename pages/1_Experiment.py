@@ -3,12 +3,18 @@ or vary fields and launch a sweep."""
 
 import streamlit as st
 
-from ui import errors, nav, experiment, recipe_picker, state, sweep_form, widgets
+from ui.text import plain
+
+from ui import config_loader, errors, nav, experiment, recipe_picker, state, sweep_form, widgets
 
 st.set_page_config(page_title="Experiment · Prunelab", page_icon="✂️", layout="wide")
 nav.sidebar()
 st.title("Experiment")
 recipe_picker.start()                  # a fresh session starts from the quick start; copied values win over it
+loaded = config_loader.apply_load()    # "Edit as new" on a job
+if loaded or st.session_state.get(config_loader.LOADED_KEY):
+    st.info(f"Form loaded from {plain(st.session_state[config_loader.LOADED_KEY])}: edit it and launch it as a new "
+            "job.")
 copied = state.apply_pending()
 if copied:
     st.success("Copied from the Schedules playground: " + ", ".join(f"`{k}`" for k in copied))
@@ -21,6 +27,7 @@ form_col, preview_col = st.columns([3, 2], gap="large")
 with form_col:
     with st.container(border=True):
         listed = recipe_picker.picker()
+        config_loader.upload_box()
     offer_slot = st.container()
     form = widgets.config_form(columns=2, varied=sweep_form.varied())
     recipe_picker.fill(listed, offer_slot, form.values)

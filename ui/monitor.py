@@ -20,7 +20,7 @@ from pruning_core.errors import CorruptRecord
 from pruning_core.events import EPOCH_COLUMNS, ROUND_COLUMNS, events_to_frames
 from pruning_core.summary import split_variants
 
-from . import data, errors, figures, launcher, manage, state
+from . import config_loader, data, errors, figures, launcher, manage, state
 from .text import plain
 
 LIVE_SECONDS = 1.0
@@ -36,9 +36,9 @@ def pick_job(jobs: list[dict]) -> str | None:
 
 
 def controls(record: dict) -> None:
-    """Cancel (queued/running) and Resume (interrupted/failed/cancelled) buttons."""
+    """Cancel (queued/running), Resume (interrupted/failed/cancelled) and Edit as new."""
     status = record["status"]
-    left, right, _ = st.columns([1, 1, 4])
+    left, right, edit, _ = st.columns([1, 1, 1, 3])
     if status in ACTIVE:
         if left.button("Cancel", key="cancel", type="secondary", disabled=record.get("cancel_requested", False),
                        help="Stops between two training steps; finished rounds are kept."):
@@ -51,6 +51,11 @@ def controls(record: dict) -> None:
                        help="Requeue the job; it continues after its last finished round."):
             launcher.resume(record["id"], state.cache_dir())
             st.rerun()
+    if data.readable(record) and edit.button("Edit as new", key="edit_as_new", icon=":material/edit:",
+                                             help="Open this job's config in the Experiment form, to change "
+                                                  "it and launch it as a new job"):
+        config_loader.send_job(record)
+        st.switch_page("pages/1_Experiment.py")
 
 
 def header(record: dict, events: list[dict]) -> None:

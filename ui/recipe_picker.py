@@ -24,17 +24,25 @@ from .text import plain
 
 PICK_KEY = "recipe_pick"
 APPLIED_KEY = "recipe_applied"
+LOADED_KEY = "form_loaded_from"      # the job or file the form was loaded from (ui.config_loader)
 DEFAULT_RECIPE = "quickstart"
 
 
 def apply(name: str) -> None:
     """Reset the form to the defaults, then to recipe ``name``'s fields (widgets start from them)."""
-    recipe = get_recipe(name)
+    reset_form(get_recipe(name).fields(), applied=name)
+
+
+def reset_form(values: dict, applied: str | None) -> None:
+    """Reset the form to the defaults, then to ``values`` (dotted fields; widgets start from them);
+    ``applied``: the recipe they come from (None: a job or a file)."""
     for key in [k for k in st.session_state if str(k).startswith(state.WIDGET_PREFIX)]:
         del st.session_state[key]
     state.draft().clear()
-    state.set_draft(recipe.fields())
-    st.session_state[APPLIED_KEY] = name
+    state.set_draft(values)
+    st.session_state[APPLIED_KEY] = applied
+    if applied is not None:
+        st.session_state.pop(LOADED_KEY, None)
 
 
 def applied() -> str | None:

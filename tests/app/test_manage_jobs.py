@@ -20,6 +20,11 @@ def app() -> AppTest:
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
 
 
+def unescaped(text: str) -> str:
+    """Page text without the backslashes that keep outside text from being read as Markdown."""
+    return text.replace("\\", "")
+
+
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
@@ -83,7 +88,7 @@ def test_monitor_saves_labels_and_offers_the_config_as_toml(store_dir, no_worker
     at.text_input(key=key + ":tags").input("t" * 41).run()
     at.button(key=key + ":save").click().run()
     no_exception(at)
-    assert any("tags" in e.value and "40 characters" in e.value for e in at.error)
+    assert any("tags" in e.value and "40 characters" in unescaped(e.value) for e in at.error)
     assert JobStore(root).get_job(job_id)["name"] != "my run"       # nothing half-saved
     at.text_input(key=key + ":tags").input("base").run()
     at.text_area(key=key + ":note").input("first try").run()
@@ -93,3 +98,44 @@ def test_monitor_saves_labels_and_offers_the_config_as_toml(store_dir, no_worker
     text = config_toml(record)
     assert text.startswith(f"# Prunelab job {job_id} (my run)")
     assert Config.from_dict(tomllib.loads(text)).hash() == record["config_hash"]
+
+
+def test_edit_as_new_opens_the_jobs_config_in_the_form(store_dir, no_worker):
+    root, job_id = store_dir
+    at = app().run()
+    at.query_params["job"] = job_id
+    at = at.switch_page("pages/2_Monitor.py").run()
+    at.button(key="edit_as_new").click().run()
+    no_exception(at)
+    assert [t.value for t in at.title] == ["Experiment"]
+    assert any(f"Form loaded from job {job_id}" in unescaped(i.value) for i in at.info)
+    assert at.number_input(key="cfg:algorithm.rounds").value == 2           # the seeded job: 2 rounds,
+    assert at.number_input(key="cfg:repeats").value == 2                    # 2 seeds (the defaults: 5, 1)
+    at = at.switch_page("pages/1_Experiment.py").run()      # AppTest's next run would return to Monitor
+    assert at.number_input(key="cfg:algorithm.rounds").value == 2           # the draft stays loaded
+    at.number_input(key="cfg:algorithm.rounds").set_value(3).run()
+    at.button(key="launch").click().run()
+    no_exception(at)
+    new = [j for j in JobStore(root).list_jobs() if j["id"] != job_id]
+    assert len(new) == 1 and new[0]["config"]["algorithm"]["rounds"] == 3 and new[0]["config"]["repeats"] == 2
+
+
+def test_a_pasted_config_loads_and_a_bad_one_is_refused_by_field(store_dir, no_worker):
+    at = app().run()
+    at = at.switch_page("pages/1_Experiment.py").run()
+    at.text_area(key="config_paste").input('[algorithm]\nrounds = "many"\n').run()
+    at.button(key="config_load").click().run()
+    no_exception(at)
+    assert any("algorithm.rounds: got 'many'" in unescaped(e.value) and "form is unchanged" in e.value for e in at.error)
+    assert at.number_input(key="cfg:algorithm.rounds").value == 5
+    at.text_area(key="config_paste").input('{"algorithm": {"rounds": 7}, "seed": 3}').run()
+    at.radio(key="config_paste_format").set_value("json").run()
+    at.button(key="config_load").click().run()
+    no_exception(at)
+    assert at.number_input(key="cfg:algorithm.rounds").value == 7 and at.number_input(key="cfg:seed").value == 3
+    assert any("Form loaded from the pasted text" in unescaped(i.value) for i in at.info)
+    at.text_area(key="config_paste").input("[algorithm\n").run()
+    at.radio(key="config_paste_format").set_value("toml").run()
+    at.button(key="config_load").click().run()
+    assert any("not valid TOML" in unescaped(e.value) for e in at.error)
+    assert at.number_input(key="cfg:algorithm.rounds").value == 7
