@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -51,6 +52,50 @@ def load_weights_numpy(path: str | pathlib.Path, names: list[str], timeout: floa
 
 
 # ---- facts about a config --------------------------------------------------------------------
+
+_inspections: dict[tuple[str, str], tuple[subprocess.Popen, pathlib.Path]] = {}
+_failed: dict[tuple[str, str], dict] = {}
+
+
+def known_facts(model: str, dataset: str, cache_dir: pathlib.Path) -> dict | None:
+    """The remembered ``describe`` facts of a model/dataset pair, or None."""
+    try:
+        return json.loads((pathlib.Path(cache_dir) / "store" / "describe.json").read_text()).get(f"{model}|{dataset}")
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+
+
+def describe_soon(model: str, dataset: str, cache_dir: pathlib.Path) -> dict | None:
+    """The facts of :func:`describe` without waiting: remembered ones at once; otherwise the
+    subprocess is started (once per pair) and None is returned until it has answered, so a page
+    draws at once and fills the facts in when they arrive (importing torch takes seconds)."""
+    facts = known_facts(model, dataset, cache_dir)
+    if facts is not None:
+        return facts
+    key = (str(cache_dir), f"{model}|{dataset}")
+    if key in _failed:
+        return _failed[key]
+    if key not in _inspections:
+        out = pathlib.Path(cache_dir) / "store" / f"describe-{os.getpid()}-{len(_inspections)}.out"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = {"model": {"name": model}, "dataset": {"name": dataset}}
+        with open(out, "w") as sink, open(out.with_suffix(".err"), "w") as errors:
+            proc = subprocess.Popen([sys.executable, "-m", "pruning_core", "--cache", str(cache_dir), "describe",
+                                     "--json", json.dumps(partial)], stdout=sink, stderr=errors,
+                                    stdin=subprocess.DEVNULL, cwd=str(REPO_ROOT), text=True)
+        _inspections[key] = (proc, out)
+    proc, out = _inspections[key]
+    if proc.poll() is None:
+        return None
+    del _inspections[key]
+    text, error = out.read_text(), out.with_suffix(".err").read_text()
+    out.unlink(missing_ok=True)
+    out.with_suffix(".err").unlink(missing_ok=True)
+    if proc.returncode != 0:
+        _failed[key] = {"error": (error.strip().splitlines() or ["describe failed"])[-1]}
+        return _failed[key]
+    return remember_describe(cache_dir, model, dataset, json.loads(text))
+
 
 def describe(model: str, dataset: str, cache_dir: pathlib.Path, timeout: float = 300.0) -> dict:
     """``describe`` facts of a model/dataset pair (counts, layers, FLOPs; ``error`` if they do not

@@ -49,14 +49,27 @@ def epoch_estimate(config, facts: dict) -> tuple[float, str, int]:
     return per_epoch, f"estimate from {n_jobs} finished job(s) with this model, dataset and batch size", steps
 
 
+FACTS_POLL_SECONDS = 0.5
+
+
+def await_facts(model: str, dataset: str) -> None:
+    """Poll the pair's inspection; redraw the page once its facts are in (a live fragment)."""
+    if state.describe_soon(model, dataset) is not None:
+        st.rerun(scope="app")
+
+
 def preview(form: FormResult) -> None:
     """Facts, plan charts and estimates of the form's config (or what is wrong with it)."""
     values = form.values
     facts = {}
     model, dataset = values.get("model.name"), values.get("dataset.name")
     if model and dataset:
-        with st.spinner(f"inspecting {model} on {dataset} …"):
-            facts = state.describe(model, dataset)
+        facts = state.describe_soon(model, dataset)
+        if facts is None:                    # the first look at this pair: the plan now, the counts soon
+            facts = {}
+            st.caption(f"inspecting {plain(model)} on {plain(dataset)} for its parameter counts (the first "
+                       "time only) …")
+            st.fragment(await_facts, run_every=FACTS_POLL_SECONDS)(model, dataset)
         if facts.get("error"):
             form.show_error("model.name", facts["error"])
     config = form.config if not facts.get("error") else None
@@ -71,7 +84,7 @@ def preview(form: FormResult) -> None:
     planned = plan.sparsity()
     final = planned[-1]
     c1, c2 = st.columns(2)
-    c1.metric("Parameters", f"{facts.get('n_params', 0):,}", help=f"prunable: {facts.get('n_prunable', 0):,} "
+    c1.metric("Parameters", f"{facts['n_params']:,}" if facts.get("n_params") is not None else "…", help=f"prunable: {facts.get('n_prunable', 0):,} "
               f"in {len(facts.get('layers') or [])} layers (conv/linear weights; biases and BN never)")
     c2.metric("Final sparsity", "at run time" if final is None else f"{100 * final:.2f}%",
               help="decided by the threshold as the run goes" if final is None else
@@ -81,7 +94,7 @@ def preview(form: FormResult) -> None:
               help="epochs spent finding the mask beyond the dense training (per repeat)")
     c2.metric("Total epochs", f"{total}", help="every epoch of every repeat")
     c1.metric("Run time (est.)", data.format_duration(seconds), help=basis)
-    c2.metric("Steps / epoch", f"{steps}")
+    c2.metric("Steps / epoch", f"{steps}" if facts else "…")
     st.caption(f"Plan: {plan.headline}. Run time: {basis}; ≈ {per_epoch:.2f} s per epoch + "
                f"{data.STARTUP_SECONDS:.0f} s start-up.")
     trajectory = [r for r in plan.rounds if r.search]

@@ -159,6 +159,11 @@ def describe(model: str, dataset: str) -> dict:
     return _describe(model, dataset, str(cache_dir()))
 
 
+def describe_soon(model: str, dataset: str) -> dict | None:
+    """:func:`describe` without waiting: None while the pair's first inspection still runs."""
+    return data.describe_soon(model, dataset, cache_dir())
+
+
 # ---- the draft config ------------------------------------------------------------------------
 
 def draft() -> dict:
