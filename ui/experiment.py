@@ -119,12 +119,15 @@ def preview(form: FormResult) -> None:
 
 
 def launch_box(form: FormResult) -> None:
-    """Name + Launch; on success, go to the Monitor page of the new job."""
+    """Name, TensorBoard logs or not, Launch; on success, go to the Monitor page of the new job."""
     name = st.text_input("Job name (optional)", key="job_name", placeholder="e.g. lenet-wr-k5")
+    board = st.checkbox("Write TensorBoard logs", key="job_tensorboard",
+                        help="into the job's run folder (cache/runs/<job>/tensorboard/): view them with "
+                             "`tensorboard --logdir` beside your other runs")
     ok = form.config is not None and not any(e.field == "model.name" for e in form.errors)
     if st.button("Launch", type="primary", disabled=not ok, key="launch"):
         try:
-            job_id = launcher.submit(form.config, state.cache_dir(), name=name or None)
+            job_id = launcher.submit(form.config, state.cache_dir(), name=name or None, tensorboard=board)
         except ValueError as exc:               # e.g. a dataset.data_dir outside the allowed folders
             st.error(plain(exc))
             return

@@ -100,14 +100,16 @@ def worker_threads() -> int:
 
 
 def submit(config: Config, cache_dir: str | pathlib.Path | None = None, name: str | None = None,
-           origin: str = "app") -> str:
+           origin: str = "app", tensorboard: bool = False) -> str:
     """Queue ``config`` as a new job, make sure a worker will run it; return the job id. The job
-    records the plug-in files loaded here, so the worker loads them before it runs the job."""
+    records the plug-in files loaded here, so the worker loads them before it runs the job; with
+    ``tensorboard`` the worker also writes TensorBoard logs into the job's run folder."""
     if origin == "app":
         check_app_data_dir(config.dataset.data_dir)
     with JobStore(cache_dir) as store:
         job_id = store.create_job(config.to_dict(), config.hash(), status="queued", origin=origin,
-                                  name=name, plugins=loaded_plugin_files(), dense_keys=dense_keys(config))["id"]
+                                  name=name, plugins=loaded_plugin_files(), dense_keys=dense_keys(config),
+                                  tensorboard=tensorboard)["id"]
     ensure_worker(cache_dir)
     return job_id
 

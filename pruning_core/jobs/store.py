@@ -36,7 +36,8 @@ ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
                "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
-               "plugins", "sweep", "axes", "dense_keys", "executor", "tags", "note")
+               "plugins", "sweep", "axes", "dense_keys", "executor", "tags", "note",
+               "tensorboard")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
 
@@ -133,14 +134,15 @@ class JobStore(SweepRecords, JobRemoval):
     @guarded("written")
     def create_job(self, config: dict, config_hash: str, *, status: str = "queued",
                    origin: str = "app", name: str | None = None, plugins: list[str] | None = None,
-                   dense_keys: list[str | None] | None = None) -> dict:
+                   dense_keys: list[str | None] | None = None, tensorboard: bool = False) -> dict:
         """Insert a new job record and return it (its id: creation time + config hash prefix).
 
         ``plugins``: the plug-in files the config's methods come from; the worker loads them.
-        ``dense_keys``: per repeat, the key of its dense round 0 (:mod:`pruning_core.dense`)."""
+        ``dense_keys``: per repeat, the key of its dense round 0 (:mod:`pruning_core.dense`).
+        ``tensorboard``: the worker also writes TensorBoard logs into the run folder."""
         with self._jobs.transact():
             record = self._new_record(config, config_hash, status, origin, name, plugins, time.time(),
-                                      dense_keys=dense_keys)
+                                      dense_keys=dense_keys, tensorboard=tensorboard)
             self._jobs[record["id"]] = record
         self.run_dir(record["id"]).mkdir()
         return record

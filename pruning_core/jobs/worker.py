@@ -125,11 +125,18 @@ def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = N
                 return 0
             idle_since = time.monotonic()
             continue
+        board = None
+        if record.get("tensorboard"):         # TensorBoard files written from the job's events as they come
+            from ..tensorboard import run_sink
+            board = run_sink(store.root, None)
         try:
-            run(record["config"], cache_dir=store.root, job_id=record["id"],
+            run(record["config"], board, cache_dir=store.root, job_id=record["id"],
                 resume=bool(record.get("resume")), origin=record["origin"])
         except Exception as exc:  # recorded in the job by run(); keep serving the queue
             _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
+        finally:
+            if board is not None:
+                board.close()
         try:
             store.purge_deleted()            # a job deleted while it ran goes now that it stopped
         except StoreError as exc:

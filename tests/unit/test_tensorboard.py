@@ -150,3 +150,20 @@ def test_mask_image():
     big[:, ::2] = True                          # half kept: block-averaged to mid-gray
     small = mask_image(big, max_side=1000)
     assert small.shape == (10, 1000) and set(np.unique(small)) <= {85, 170}
+
+
+def test_a_job_queued_with_tensorboard_gets_its_logs_from_the_worker(tmp_path):
+    """The app's *Write TensorBoard logs*: the record asks, the worker feeds the sink."""
+    from pruning_core.config import Config
+    from pruning_core.jobs.store import JobStore
+    from pruning_core.jobs.worker import serve
+
+    config = Config.from_dict({"training": {"epochs": 2}, "algorithm": {"rounds": 1, "rewind_epoch": 1}})
+    store = JobStore(tmp_path)
+    with_board = store.create_job(config.to_dict(), config.hash(), tensorboard=True)["id"]
+    without = store.create_job(config.to_dict(), config.hash())["id"]
+    assert serve(store, 0.1) == 0
+    assert store.get_job(with_board)["status"] == store.get_job(without)["status"] == "finished"
+    acc = load(store.run_dir(with_board).root / TENSORBOARD_DIR / "repeat_0")
+    assert values(acc, "sparsity")[1] == pytest.approx(0.2)
+    assert not (store.run_dir(without).root / TENSORBOARD_DIR).exists()
