@@ -4,6 +4,7 @@
     python3 dev.py run      create .venv, install the requirements, start the app
     python3 dev.py test     create .venv, install the requirements, run the whole test suite
     python3 dev.py bench    the epoch-time benchmark (engine vs. a DataLoader + prune-hooks baseline)
+    python3 dev.py gpu-check  CUDA-path checks and speed figures (reduced CPU mode without a GPU)
 
 The virtual environment is reinstalled only when requirements*.txt change (a stamp file holds
 their hash). Extra arguments go to the command: ``python3 dev.py test -k config``.
@@ -66,11 +67,13 @@ def command_line(command: str, extra: list[str], environ: dict[str, str] | None 
         return [str(PYTHON), "-m", "pytest", *(extra or ["-q"])]
     if command == "bench":
         return [str(PYTHON), str(ROOT / "benchmarks" / "bench_epoch.py"), *extra]
-    raise ValueError(f"unknown command {command!r}; one of run, test, bench")
+    if command == "gpu-check":
+        return [str(PYTHON), str(ROOT / "benchmarks" / "gpu_check.py"), *extra]
+    raise ValueError(f"unknown command {command!r}; one of run, test, bench, gpu-check")
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test", "bench"):
+    if not argv or argv[0] not in ("run", "test", "bench", "gpu-check"):
         print(__doc__)
         return 2
     args = command_line(argv[0], argv[1:])
