@@ -150,11 +150,18 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
         spec = data.spec
         check_compatible(config.model.name, in_channels=spec.in_channels, num_classes=spec.num_classes,
                          input_size=spec.input_size)
+        ctx = RunContext(config, plan, data, device, run_dir, emit, should_stop, progress, resume,
+                         dense_root=store.root if share_dense else None, job_id=job_id)
+        together = _seeds_together(ctx)
         for repeat in range(config.repeats):
             emit("run_started", config_hash=config.hash(), device=device_label(device), repeat=repeat,
-                 seed=config.seed + repeat, planned_epochs=progress.total, dataset_source=data.source)
-            run_repeat(RunContext(config, plan, data, device, run_dir, emit, should_stop, progress, resume,
-                                  dense_root=store.root if share_dense else None, job_id=job_id), repeat)
+                 seed=config.seed + repeat, planned_epochs=progress.total, dataset_source=data.source,
+                 seeds_together=together)
+            if not together:
+                run_repeat(ctx, repeat)
+        if together:
+            from .batched.driver import run_repeats_together
+            run_repeats_together(ctx, range(config.repeats))
         status = "finished"
     except Cancelled:
         status = "cancelled"
@@ -168,6 +175,23 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
                 emit(f"run_{status}")
             store.update_job(job_id, status=status, finished=time.time(), heartbeat=time.time(),
                              progress=progress_fields())
+
+
+def _seeds_together(ctx: RunContext) -> bool:
+    """Whether the job's repeats train as one batched model (:mod:`pruning_core.batched`): where
+    it was measured to pay on this device (``$PRUNELAB_SEED_BATCHING`` = on/off/auto) and the
+    algorithm runs its repeats in lockstep."""
+    from .batched.checks import NotBatchable
+    from .batched.driver import check_lockstep
+    from .batched.policy import batching_pays
+
+    if not batching_pays(ctx.device, ctx.config.model.name, ctx.config.repeats):
+        return False
+    try:
+        check_lockstep(ctx)
+    except NotBatchable:
+        return False
+    return True
 
 
 def _record_failure(store: JobStore, job_id: str, exc: BaseException, emit) -> None:

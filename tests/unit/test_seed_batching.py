@@ -328,3 +328,24 @@ def test_policy_answers_per_device_and_model(monkeypatch):
     assert batching_pays("cpu", "lenet300_100", 2)
     monkeypatch.setenv(ENV, "off")
     assert not batching_pays("cuda", "lenet300_100", 5)
+
+
+def test_the_runner_trains_a_jobs_seeds_together_where_the_policy_says_so(tmp_path, monkeypatch):
+    """A job with ``repeats: 2``: with seed batching on, its run_started events say so and its
+    rounds equal the one-by-one job's (sparsities exactly; accuracies to one test image of 360)."""
+    from pruning_core.jobs.store import JobStore
+    from pruning_core.runner import run
+
+    config = {"training": {"epochs": 2}, "algorithm": {"rounds": 2, "rewind_epoch": 1}, "repeats": 2}
+    results = {}
+    for setting in ("off", "on"):
+        monkeypatch.setenv("PRUNELAB_SEED_BATCHING", setting)
+        result = run(config, cache_dir=tmp_path / setting, share_dense=False)
+        assert result.status == "finished"
+        with JobStore(tmp_path / setting) as store:
+            started = [e for e in store.events(result.job_id) if e["type"] == "run_started"]
+        assert [e["seeds_together"] for e in started] == [setting == "on"] * 2
+        results[setting] = result.rounds.sort_values(["repeat", "round"]).reset_index(drop=True)
+    off, on = results["off"], results["on"]
+    assert list(on["sparsity"]) == list(off["sparsity"]) and list(on["repeat"]) == list(off["repeat"])
+    assert (on["test_accuracy"] - off["test_accuracy"]).abs().max() <= 1 / 360 + 1e-9
