@@ -531,7 +531,7 @@ VERDICT_KEYS = {"IAP": "iap", "AIAP": "iap", "AIMP": "aimp", "ASNI": "asni", "L1
 
 def _verdict_key(line: str) -> str | None:
     first = line[2:].split()[0].rstrip(":")
-    return VERDICT_KEYS.get(first)
+    return next((key for word, key in VERDICT_KEYS.items() if first.startswith(word)), None)
 
 
 def _finished_sweeps(key: str) -> dict[str, Sweep] | None:
