@@ -273,14 +273,14 @@ def test_unreachable_address_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_a_connection_error_from_ray_init_names_the_address(monkeypatch, tmp_path):
     ray = pytest.importorskip("ray", reason=SKIP_REASON)
-    from pruning_core.sweeps import ray_executor
+    from pruning_core.sweeps import ray_connect
 
     def refuse(*args, **kwargs):
         raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.")
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.setattr(ray_executor, "check_reachable", lambda address: None)  # something listens, not Ray
+    monkeypatch.setattr(ray_connect, "check_reachable", lambda address: None)  # something listens, not Ray
     sweep = queue_sweep(expand(TINY, [parse_axis("seed=0")]), tmp_path)
     with pytest.raises(PrunelabError, match=r"cannot connect to the Ray cluster at head\.example:6379: Connection"):
         execute(sweep, tmp_path, executor="ray", address="head.example:6379")
