@@ -39,6 +39,7 @@ from .stack import StackedModel
 from .trainer import train_stacked
 
 ENV = "PRUNELAB_SEED_BATCHING"
+SETTINGS = ("auto", "on", "off", "1", "0", "true", "false", "yes", "no")   # on: wherever the model allows
 
 #: Models with neither buffers (BatchNorm) nor dropout: what :class:`StackedModel` accepts.
 BATCHABLE_MODELS = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6")
@@ -56,6 +57,8 @@ MARGIN = 0.8
 def batching_pays(device: torch.device | str, model_name: str, n: int) -> bool:
     """Whether ``n`` repeats of ``model_name`` on ``device`` should train as one batched model."""
     setting = os.environ.get(ENV, "auto").strip().lower()
+    if setting not in SETTINGS:
+        raise ValueError(f"${ENV}: got {setting!r}; allowed: {', '.join(SETTINGS)}")
     if n < 2 or model_name not in BATCHABLE_MODELS or setting in ("0", "off", "false", "no"):
         return False
     if setting in ("1", "on", "true", "yes"):

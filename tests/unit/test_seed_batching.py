@@ -328,6 +328,9 @@ def test_policy_answers_per_device_and_model(monkeypatch):
     assert batching_pays("cpu", "lenet300_100", 2)
     monkeypatch.setenv(ENV, "off")
     assert not batching_pays("cuda", "lenet300_100", 5)
+    monkeypatch.setenv(ENV, "sometimes")                          # a value that would be ignored: refused
+    with pytest.raises(ValueError, match=r"\$PRUNELAB_SEED_BATCHING: got 'sometimes'; allowed: auto, on, off"):
+        batching_pays("cpu", "lenet300_100", 5)
 
 
 def test_the_runner_trains_a_jobs_seeds_together_where_the_policy_says_so(tmp_path, monkeypatch):
