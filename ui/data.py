@@ -17,6 +17,7 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pandas as pd
@@ -99,22 +100,14 @@ def describe_soon(model: str, dataset: str, cache_dir: pathlib.Path) -> dict | N
 
 def describe(model: str, dataset: str, cache_dir: pathlib.Path, timeout: float = 300.0) -> dict:
     """``describe`` facts of a model/dataset pair (counts, layers, FLOPs; ``error`` if they do not
-    fit), computed once in a subprocess and remembered in ``<cache>/store/describe.json``."""
-    key = f"{model}|{dataset}"
-    store = pathlib.Path(cache_dir) / "store" / "describe.json"
-    try:
-        known = json.loads(store.read_text())
-    except (FileNotFoundError, ValueError):
-        known = {}
-    if key in known:
-        return known[key]
-    partial = {"model": {"name": model}, "dataset": {"name": dataset}}
-    proc = subprocess.run([sys.executable, "-m", "pruning_core", "--cache", str(cache_dir), "describe",
-                           "--json", json.dumps(partial)], capture_output=True, text=True,
-                          timeout=timeout, cwd=str(REPO_ROOT))
-    if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["describe failed"])[-1]}
-    return remember_describe(cache_dir, model, dataset, json.loads(proc.stdout))
+    fit), computed once in a subprocess and remembered in ``<cache>/store/describe.json``: waits
+    for :func:`describe_soon`'s answer."""
+    deadline = time.monotonic() + timeout
+    while (facts := describe_soon(model, dataset, cache_dir)) is None:
+        if time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(f"describe {model} on {dataset}", timeout)
+        time.sleep(0.05)
+    return facts
 
 
 def remember_describe(cache_dir: pathlib.Path, model: str, dataset: str, facts: dict) -> dict:
