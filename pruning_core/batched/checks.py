@@ -3,8 +3,8 @@
 Batching trains N copies through one optimizer over parameters stacked along a new leading
 dimension. That equals N separate optimizers only when the optimizer updates every entry from
 that entry's own gradient and state (plus scalars shared by all entries, such as the step count
-and the LR): SGD (momentum, dampening, Nesterov, L2 weight decay), Adam, AdamW and NAdam
-(including its ``mu_product``, a scalar per tensor that only depends on the step count, so it is
+and the LR): SGD (momentum, dampening, Nesterov, L2 weight decay), Adam, AdamW and NAdam (torch's
+class and :class:`~pruning_core.nadam.FusedNAdam`, the engine's; including its ``mu_product``, a scalar per tensor that only depends on the step count, so it is
 the same for every copy that steps in lockstep). An optimizer that reads across entries — LBFGS
 (line search over the whole vector), Adafactor (row/column factored moments, update RMS),
 LAMB/LARS-type trust ratios (per-tensor norms) — would mix the copies, so it is refused.
@@ -20,9 +20,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..nadam import FusedNAdam
+
 #: Optimizer classes verified to update each entry on its own (tests/unit/test_seed_batching.py).
 ELEMENTWISE_OPTIMIZERS: tuple[type[torch.optim.Optimizer], ...] = (
-    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam)
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam, FusedNAdam)
 
 _RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
                    nn.FeatureAlphaDropout)
