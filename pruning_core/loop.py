@@ -36,6 +36,7 @@ from .pruners.pruner import make_pruner
 from .registry import TREATMENTS
 from .rundir import RunDir
 from .schedules import LRSchedule
+from .shared_dense import SharedDense
 from .train import EpochStats, TrainCallbacks, evaluate, make_optimizer, train_epochs
 
 
@@ -114,7 +115,8 @@ class RepeatRun:
         self.d1: float | None = None                # … and its d₁ (recorded: d may be d₂)
         self._before_pruning: dict | None = None    # the state pruning started from (stability)
         self._states: dict[str, dict] = {}
-        self._current_masks: Masks | None = None
+        self._current_masks: Masks | None = None   # the masks of the round being trained (None: dense)
+        self._round_sparsity = 0.0
         self.epoch_hooks: list[Callable[[int, EpochStats], dict]] = []
         if self.config.analysis.mask_dynamics:
             from .analysis.dynamics import dynamics_hook
@@ -221,48 +223,62 @@ class RepeatRun:
     def train(self, step: RoundPlan) -> list[EpochStats]:
         """Train the round's epochs (round 0 dense, others with the masks enforced after every
         step), emitting one ``epoch`` event per epoch and saving the planned checkpoints."""
-        masks = None if step.dense else self.masks
         lr_at = step.lr.function(self.schedule, self.steps, self.d if (step.lr.scaled and self.d is not None) else 1.0)
         optimizer = None
         if step.optimizer == "shared":
             if self.optimizer is None:
                 self.optimizer = make_optimizer(self.config.training, self.model.parameters())
             optimizer = self.optimizer
-        enforcer, sparsity = None, 0.0
-        if masks is not None:
-            enforcer = MaskEnforcer(self.params, masks)
-            enforcer.mask_weights()
-            alive, total = count_alive(masks)
-            sparsity = 1.0 - alive / total
-        self._current_masks = masks
-        checkpoints = dict(step.checkpoints)
-        if 0 in checkpoints:
-            self.files.save_weights(checkpoints[0], snapshot(self.model))
-        counted_before = step.cumulative - step.epochs if step.index > 0 else 0
+        self.begin_round(step)
+        enforcer = None if self._current_masks is None else MaskEnforcer(self.params, self._current_masks)
         done = [0]
 
         def after_epoch(stats: EpochStats) -> None:
             done[0] += 1
-            self.ctx.progress.epoch_done()
-            extra = {}
-            for hook in self.epoch_hooks:
-                extra.update(hook(step.index, stats))
-            self.ctx.emit("epoch", repeat=self.repeat, round=step.index, epoch=done[0],
-                          schedule_epoch=stats.schedule_epoch, lr=stats.lr, train_loss=stats.train_loss,
-                          test_loss=stats.test_loss, test_accuracy=stats.test_accuracy, sparsity=sparsity,
-                          cumulative_epochs=counted_before + done[0] if step.index > 0 else 0,
-                          seconds=stats.seconds, eta_seconds=self.ctx.progress.eta_seconds(), **extra)
-            if not math.isfinite(stats.train_loss):
-                raise Diverged(f"round {step.index}, epoch {done[0]} (repeat {self.repeat}): the training loss "
-                               f"is {stats.train_loss} at learning rate {stats.lr:.3g}; the run stopped. Finished "
-                               "rounds are kept; a smaller training.lr or weight_decay may help")
-            if done[0] in checkpoints:
-                self.files.save_weights(checkpoints[done[0]], snapshot(self.model))
+            self.record_epoch(step, stats, done[0])
 
         callbacks = TrainCallbacks(should_stop=self.ctx.should_stop, after_epoch=after_epoch)
         return train_epochs(self.model, self.data, self.config.training, step.schedule_epochs(), lr_at,
                             round_generator(self.seed, step.index), enforcer=enforcer, optimizer=optimizer,
                             callbacks=callbacks)
+
+    def begin_round(self, step: RoundPlan) -> None:
+        """Before a round's first step, whoever trains it (``train`` here, or a batched group of
+        repeats): the round's masks multiplied into the weights (none in a dense round), their
+        sparsity kept for the ``epoch`` events, and checkpoint 0 saved if the plan asks for it."""
+        masks = None if step.dense else self.masks
+        self._current_masks, self._round_sparsity = masks, 0.0
+        if masks is not None:
+            with torch.no_grad():
+                for name, m in masks.items():
+                    self.params[name].mul_(m.to(self.params[name].dtype))
+            alive, total = count_alive(masks)
+            self._round_sparsity = 1.0 - alive / total
+        checkpoints = dict(step.checkpoints)
+        if 0 in checkpoints:
+            self.files.save_weights(checkpoints[0], snapshot(self.model))
+
+    def record_epoch(self, step: RoundPlan, stats: EpochStats, epoch: int) -> None:
+        """After the round's ``epoch``-th epoch (1-based) ended with ``stats`` and this repeat's
+        weights are back in ``self.model``: the run's epoch hooks, the ``epoch`` event, the
+        divergence check, and the checkpoint the plan puts after this epoch."""
+        self.ctx.progress.epoch_done()
+        extra = {}
+        for hook in self.epoch_hooks:
+            extra.update(hook(step.index, stats))
+        counted_before = step.cumulative - step.epochs if step.index > 0 else 0
+        self.ctx.emit("epoch", repeat=self.repeat, round=step.index, epoch=epoch,
+                      schedule_epoch=stats.schedule_epoch, lr=stats.lr, train_loss=stats.train_loss,
+                      test_loss=stats.test_loss, test_accuracy=stats.test_accuracy, sparsity=self._round_sparsity,
+                      cumulative_epochs=counted_before + epoch if step.index > 0 else 0,
+                      seconds=stats.seconds, eta_seconds=self.ctx.progress.eta_seconds(), **extra)
+        if not math.isfinite(stats.train_loss):
+            raise Diverged(f"round {step.index}, epoch {epoch} (repeat {self.repeat}): the training loss "
+                           f"is {stats.train_loss} at learning rate {stats.lr:.3g}; the run stopped. Finished "
+                           "rounds are kept; a smaller training.lr or weight_decay may help")
+        checkpoints = dict(step.checkpoints)
+        if epoch in checkpoints:
+            self.files.save_weights(checkpoints[epoch], snapshot(self.model))
 
     def reevaluate(self, stats: EpochStats) -> EpochStats:
         """``stats`` with the test loss and accuracy of the network under the current masks."""
@@ -313,10 +329,11 @@ class RepeatRun:
         self.d, self.d1, self._before_pruning = None, None, None
 
 
-def run_repeat(ctx: RunContext, repeat: int) -> None:
-    """One repeat: every planned round through the algorithm's hooks, resuming if asked, and
-    with round 0 reused from another job or published for others where it can be shared."""
-    algorithm = ctx.config.algorithm
+def open_repeat(ctx: RunContext, repeat: int) -> tuple[RepeatRun, SharedDense, int | None]:
+    """A repeat ready for its rounds: (run, its round-0 sharing, the last round already done).
+
+    Resumed after its last committed round if asked, else round 0 reused from the job that
+    published it, else started fresh (``done`` None: every round is still to run)."""
     shared = SharedDense(ctx, repeat)
     if shared.key is not None:
         ctx = dataclasses.replace(ctx, emit=shared.recording(ctx.emit))
@@ -326,59 +343,17 @@ def run_repeat(ctx: RunContext, repeat: int) -> None:
         done = shared.reuse(run)
     if done is None:
         run.start()
+    return run, shared, done
+
+
+def run_repeat(ctx: RunContext, repeat: int) -> None:
+    """One repeat: every planned round through the algorithm's hooks, resuming if asked, and
+    with round 0 reused from another job or published for others where it can be shared."""
+    algorithm = ctx.config.algorithm
+    run, shared, done = open_repeat(ctx, repeat)
     for step in ctx.plan.rounds:
         if done is None or step.index > done:
             algorithm.run_round(run, step)
             if step.index == 0:
                 shared.publish(run)
     algorithm.finish(run)
-
-
-class SharedDense:
-    """Round 0 of one repeat, shared through :mod:`pruning_core.dense` (OpenLTH's levels)."""
-
-    def __init__(self, ctx: RunContext, repeat: int):
-        from .dense import dense_key
-
-        self.ctx, self.repeat = ctx, repeat
-        self.key = dense_key(ctx.config, repeat) if ctx.dense_root is not None else None
-        self.events: list[dict] = []
-
-    def recording(self, emit: Callable[..., None]) -> Callable[..., None]:
-        """``emit`` that also keeps this repeat's round-0 epoch and round events."""
-        def record(kind: str, **fields: Any) -> None:
-            if kind in ("epoch", "round") and fields.get("round") == 0 and fields.get("repeat") == self.repeat:
-                self.events.append({"type": kind, **fields})
-            emit(kind, **fields)
-        return record
-
-    def publish(self, run: RepeatRun) -> None:
-        """Offer the round 0 this repeat just trained and committed to later jobs."""
-        from .dense import publish, published
-
-        if self.key is not None and not published(self.ctx.dense_root, self.key) and self.events:
-            publish(self.ctx.dense_root, self.key, run.files, self.events,
-                    {"job": self.ctx.job_id, "repeat": self.repeat})
-
-    def reuse(self, run: RepeatRun) -> int | None:
-        """Take round 0 from the job that published it: its files, its events (marked
-        ``dense_from``), the commit; return 0, or None when there is nothing to reuse."""
-        from .dense import published, reuse
-
-        if self.key is None or not published(self.ctx.dense_root, self.key):
-            return None
-        events, source = reuse(self.ctx.dense_root, self.key, run.files)
-        mask_file = str(run.files.mask_file(0).relative_to(self.ctx.run_dir.root))
-        for event in events:
-            fields = {k: v for k, v in event.items() if k not in ("type", "job", "time")}
-            fields.update(repeat=self.repeat, dense_from=source)
-            if event["type"] == "round":
-                fields["mask_file"] = mask_file
-            else:
-                self.ctx.progress.epoch_done()
-            self.ctx.emit(event["type"], **fields)
-        run.load_state(run.files.load_weights("round_000", self.ctx.device))
-        run.masks = full_masks(run.params)
-        run.files.commit({"round": 0, "weights": "round_000", "cumulative_epochs": 0,
-                          "pruner": run.pruner.state_dict(), "memo": run.memo})
-        return 0

@@ -19,11 +19,10 @@ other repeats are at the same round (one by one, the earlier repeats would have 
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 from ..algorithms.base import Algorithm
-from ..loop import RepeatRun, RunContext, SharedDense
+from ..loop import RepeatRun, RunContext, open_repeat
 from .checks import NotBatchable
 from .group import SeedGroup
 
@@ -40,21 +39,10 @@ def run_repeats_together(ctx: RunContext, repeats: Sequence[int]) -> None:
     """Every planned round of every repeat in ``repeats``, training the repeats together."""
     check_lockstep(ctx)
     algorithm = ctx.config.algorithm
-    runs: list[RepeatRun] = []
-    shares: list[SharedDense] = []
-    done: list[int | None] = []
-    for repeat in repeats:                         # run_repeat's preamble, per repeat
-        shared = SharedDense(ctx, repeat)
-        rctx = dataclasses.replace(ctx, emit=shared.recording(ctx.emit)) if shared.key is not None else ctx
-        run = RepeatRun(rctx, repeat)
-        d = run.resume() if ctx.resume else None
-        if d is None:
-            d = shared.reuse(run)
-        if d is None:
-            run.start()
-        runs.append(run)
-        shares.append(shared)
-        done.append(d)
+    opened = [open_repeat(ctx, repeat) for repeat in repeats]      # run_repeat's preamble, per repeat
+    runs = [run for run, _, _ in opened]
+    shares = [shared for _, shared, _ in opened]
+    done = [d for _, _, d in opened]
     groups: dict[tuple[int, ...], SeedGroup] = {}
     for step in ctx.plan.rounds:
         active = [i for i, d in enumerate(done) if d is None or step.index > d]

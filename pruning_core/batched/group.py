@@ -8,19 +8,18 @@ hooks, the divergence check and the planned checkpoints), and, in ``shared``-opt
 stacked optimizer kept across the rounds (with each repeat's own optimizer state handed back to
 its ``RepeatRun.optimizer`` after every round, which ``finish_round`` saves for resuming).
 
-Everything else of a round (pruning, treatments, ``finish_round``) stays per repeat: the group
+Everything else of a round stays per repeat: pruning, treatments and ``finish_round``, and the
+repeat's own ``begin_round`` (masks into its weights, checkpoint 0) and ``record_epoch`` (hooks,
+``epoch`` event, divergence check, checkpoints), the same calls as when it trains alone. The group
 copies the modules' weights into the stacked tensors before training (:meth:`StackedModel.load_from`)
 and back after every epoch (:meth:`StackedModel.write_back`), in place.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
-from ..errors import Diverged
-from ..loop import RepeatRun, round_generator, snapshot
-from ..masks import MaskEnforcer, count_alive
+from ..loop import RepeatRun, round_generator
 from ..plan import RoundPlan
 from ..train import EpochStats, make_optimizer
 from .checks import NotBatchable
@@ -57,7 +56,6 @@ class SeedGroup:
         runs, stacked = self.runs, self.stacked
         cfg = runs[0].config.training
         lr_at = self.lr_function(step)
-        stacked.load_from([r.model for r in runs])
         optimizer = None
         if step.optimizer == "shared":
             if self.optimizer is None:
@@ -67,25 +65,17 @@ class SeedGroup:
                         raise NotBatchable(f"round {step.index}: only some repeats have a kept optimizer")
                     stack_optimizer_state(self.optimizer, [r.optimizer.state_dict() for r in runs])
             optimizer = self.optimizer
+        for r in runs:                     # each repeat's masks into its weights, checkpoint 0
+            r.begin_round(step)
+        stacked.load_from([r.model for r in runs])
         masks = None if step.dense else stack_masks([r.masks for r in runs])
-        sparsities = [0.0] * len(runs)
-        if masks is not None:
-            MaskEnforcer(stacked.params, masks).mask_weights()
-            sparsities = [1.0 - a / t for a, t in (count_alive(r.masks) for r in runs)]
-        stacked.write_back([r.model for r in runs])
-        checkpoints = dict(step.checkpoints)
-        for r in runs:
-            r._current_masks = None if step.dense else r.masks
-            if 0 in checkpoints:
-                r.files.save_weights(checkpoints[0], snapshot(r.model))
-        counted_before = step.cumulative - step.epochs if step.index > 0 else 0
         done = [0]
 
         def after_epoch(all_stats: list[EpochStats]) -> None:
             done[0] += 1
             stacked.write_back([r.model for r in runs])
-            for r, stats, sparsity in zip(runs, all_stats, sparsities):
-                _epoch_event(r, step, stats, done[0], sparsity, counted_before, checkpoints)
+            for r, stats in zip(runs, all_stats):
+                r.record_epoch(step, stats, done[0])
 
         histories = train_stacked(stacked, runs[0].data, cfg, step.schedule_epochs(), lr_at,
                                   [round_generator(r.seed, step.index) for r in runs], masks=masks,
@@ -100,22 +90,3 @@ class SeedGroup:
                 r.optimizer.load_state_dict(unstack_optimizer_state(optimizer, i))
         return histories
 
-
-def _epoch_event(run: RepeatRun, step: RoundPlan, stats: EpochStats, done: int, sparsity: float,
-                 counted_before: int, checkpoints: dict) -> None:
-    """What ``RepeatRun.train``'s ``after_epoch`` does for one repeat (same event fields)."""
-    run.ctx.progress.epoch_done()
-    extra = {}
-    for hook in run.epoch_hooks:
-        extra.update(hook(step.index, stats))
-    run.ctx.emit("epoch", repeat=run.repeat, round=step.index, epoch=done,
-                 schedule_epoch=stats.schedule_epoch, lr=stats.lr, train_loss=stats.train_loss,
-                 test_loss=stats.test_loss, test_accuracy=stats.test_accuracy, sparsity=sparsity,
-                 cumulative_epochs=counted_before + done if step.index > 0 else 0,
-                 seconds=stats.seconds, eta_seconds=run.ctx.progress.eta_seconds(), **extra)
-    if not math.isfinite(stats.train_loss):
-        raise Diverged(f"round {step.index}, epoch {done} (repeat {run.repeat}): the training loss "
-                       f"is {stats.train_loss} at learning rate {stats.lr:.3g}; the run stopped. Finished "
-                       "rounds are kept; a smaller training.lr or weight_decay may help")
-    if done in checkpoints:
-        run.files.save_weights(checkpoints[done], snapshot(run.model))
