@@ -4,8 +4,8 @@ What it measures
     One epoch = the 60,000 training images at batch 60 (1,000 steps, LR set every step), then
     evaluation on the 10,000 test images (batch 1,000), of a LeNet-300-100 pruned to 20 % by global
     magnitude. Both sides start from the same initial weights and mask, use the engine's default
-    optimizer (``make_optimizer(TrainingConfig())``: NAdam, lr 1.2e-3, weight decay 1e-4, foreach)
-    and the same data order (``randperm`` from the same seed), so they do the same arithmetic and
+    optimizer (``make_optimizer(TrainingConfig())``: NAdam through Adam's fused kernel, lr 1.2e-3,
+    weight decay 1e-4) and the same data order (``randperm`` from the same seed), so they do the same arithmetic and
     end at the same test accuracy (up to rounding).
 
     * engine    ``load_dataset("fashion_mnist")`` (the whole dataset as tensors on the device) and

@@ -10,10 +10,17 @@ What it measures, all in this one process, interleaved (order alternating every 
             optimizer, no data movement: a lower bound for any implementation.
 * engine    ``train_epochs`` for one epoch as IMP runs a round pruned to 20 % (``MaskEnforcer``,
             NAdam, LR set every step, cancel poll every step), training + evaluation.
+* torch optim  the masked epoch with torch's stock optimizer class (``stock_optimizer``) instead
+            of the engine's: what the engine's own optimizer kernels save.
 * unmasked  the same epoch without a mask (``enforcer=None``): the masked/unmasked ratio is the
             cost of keeping pruned weights at zero (target ≤ 1.05×).
 * baseline  the hand-written ``torch.nn.utils.prune`` hooks + torchvision dataset + ``DataLoader``
             loop of ``bench_epoch.py`` (``num_workers=0``), same weights, mask, optimizer and order.
+* optimizer the optimizer's step alone, CPU time per step on the model's parameters with fixed
+            random gradients, for the engine's optimizer (``make_optimizer``: NAdam through Adam's
+            fused kernel by default) and torch's stock class (``torch.optim.NAdam``, foreach). The
+            epoch then splits into floor + optimizer steps + the rest of the loop; ``--optimizer``
+            times the whole run with SGD or Adam instead.
 * threshold the global magnitude threshold of one pruning step over ResNet-50's 25.5 M conv/linear
             weights (random normal), one ``kthvalue`` on a flat concatenated view (target < 1 s on CPU).
 
@@ -52,7 +59,7 @@ from pruning_core.masks import MaskEnforcer, full_masks, prunable_parameters
 from pruning_core.models import build_model
 from pruning_core.pruners.counting import prune_groups
 from pruning_core.schedules import LRSchedule
-from pruning_core.train import TrainCallbacks, train_epochs
+from pruning_core.train import TrainCallbacks, make_optimizer, train_epochs
 
 RATE, SEED = 0.2, 0
 
@@ -142,7 +149,7 @@ def time_global_threshold(device="cpu", rate=0.2, repeats=3, scale=1.0) -> dict:
 
 
 # ----------------------------------------------------------------------------- engine sides
-def engine_epoch(model, data, cfg, masks, lr_at, seed) -> float:
+def engine_epoch(model, data, cfg, masks, lr_at, seed, optimizer=None) -> float:
     enforcer = None
     if masks is not None:
         enforcer = MaskEnforcer(prunable_parameters(model), masks)
@@ -156,9 +163,38 @@ def engine_epoch(model, data, cfg, masks, lr_at, seed) -> float:
     sync(data.device)
     start = time.perf_counter()
     train_epochs(model, data, cfg, range(1), lr_at, torch.Generator().manual_seed(seed), enforcer=enforcer,
-                 callbacks=TrainCallbacks(should_stop=should_stop))
+                 optimizer=optimizer, callbacks=TrainCallbacks(should_stop=should_stop))
     sync(data.device)
     return time.perf_counter() - start
+
+
+def optimizer_step_seconds(model, make, repeats=300) -> float:
+    """CPU seconds of one ``make(params).step()`` on ``model``'s parameters (a copy), with fixed
+    random gradients of the parameters' own layout; median of 5 blocks of ``repeats`` steps."""
+    model = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(1)
+    for p in model.parameters():
+        p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, generator=g)) * 1e-2
+    optimizer = make(list(model.parameters()))
+    for _ in range(20):
+        optimizer.step()
+    blocks = []
+    for _ in range(5):
+        start = time.process_time()
+        for _ in range(repeats):
+            optimizer.step()
+        blocks.append((time.process_time() - start) / repeats)
+    return statistics.median(blocks)
+
+
+def stock_optimizer(cfg, params):
+    """torch's own class for the configured optimizer, with torch's default kernel choice."""
+    if cfg.optimizer == "nadam":
+        return torch.optim.NAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+                           weight_decay=cfg.weight_decay, foreach=True)
 
 
 def parse_args(argv):
@@ -167,6 +203,8 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--no-baseline", action="store_true", help="skip the DataLoader + prune hooks baseline")
+    p.add_argument("--optimizer", choices=("nadam", "adam", "sgd"), default=None,
+                   help="the training section's optimizer (default: the engine's default, NAdam)")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
     return p.parse_args(argv)
 
@@ -176,7 +214,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device("cpu")
-    cfg = TrainingConfig(batch_size=args.batch_size)
+    cfg = TrainingConfig(batch_size=args.batch_size, **({"optimizer": args.optimizer} if args.optimizer else {}))
     try:
         data = load_dataset("fashion_mnist", device=device, download=False)
     except DatasetNotAvailable as exc:
@@ -191,12 +229,13 @@ def main(argv=None) -> int:
     schedule = LRSchedule(cfg)
     lr_at = lambda t: schedule(t, steps)
     load_before = os.getloadavg()
-    print(f"LeNet-300-100 on Fashion-MNIST, batch {cfg.batch_size} ({steps} steps), eval batch "
+    print(f"LeNet-300-100 on Fashion-MNIST, {cfg.optimizer}, batch {cfg.batch_size} ({steps} steps), eval batch "
           f"{cfg.eval_batch_size}, {torch.get_num_threads()} torch thread(s), {os.cpu_count()} CPUs, torch "
           f"{torch.__version__}; load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}",
           flush=True)
 
-    sides = ["floor", "engine (masked)", "engine (unmasked)"] + ([] if args.no_baseline else ["baseline"])
+    sides = ["floor", "engine (masked)", "engine (unmasked)", "engine (torch optim)"] + \
+        ([] if args.no_baseline else ["baseline"])
     times = {s: [] for s in sides}
     cpu_times = {s: [] for s in sides}   # process CPU seconds: less sensitive to a loaded machine
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="prunelab-floor-"))
@@ -218,6 +257,9 @@ def main(argv=None) -> int:
                     start = time.perf_counter()
                     be.baseline_epoch(be.hooked_model(init, masks), loaders, cfg, lr_at, SEED, device)
                     t = time.perf_counter() - start
+                elif side == "engine (torch optim)":
+                    model = copy.deepcopy(init)
+                    t = engine_epoch(model, data, cfg, masks, lr_at, SEED, stock_optimizer(cfg, model.parameters()))
                 else:
                     t = engine_epoch(copy.deepcopy(init), data, cfg, masks if "unmasked" not in side else None,
                                      lr_at, SEED)
@@ -238,6 +280,8 @@ def main(argv=None) -> int:
         enforcer.mask_weights()
     mask_s = (time.process_time() - cpu_start) / 2000
     step_cpu_s = statistics.median(cpu_times["engine (unmasked)"]) / steps
+    opt_s = optimizer_step_seconds(init, lambda ps: make_optimizer(cfg, ps))
+    stock_s = optimizer_step_seconds(init, lambda ps: stock_optimizer(cfg, ps))
     load_after = os.getloadavg()
 
     med = {s: statistics.median(t) for s, t in times.items()}
@@ -253,6 +297,12 @@ def main(argv=None) -> int:
     print(f"masked / unmasked step: {masked_ratio:.3f}x (target <= 1.05x: {'met' if masked_ratio <= 1.05 else 'NOT met'})")
     print(f"mask multiply alone: {mask_s * 1e6:.0f} us CPU per step = {mask_s / step_cpu_s:.1%} of an unmasked "
           f"step ({step_cpu_s * 1e3:.2f} ms CPU): masked/unmasked by construction {1 + mask_s / step_cpu_s:.3f}x")
+    engine_cpu = cpu["engine (masked)"]
+    print(f"optimizer step alone ({cfg.optimizer}): {opt_s * 1e6:.0f} us CPU (torch's stock class: {stock_s * 1e6:.0f} us, "
+          f"{stock_s / opt_s:.2f}x); x {steps} steps = {opt_s * steps:.3f} s = {opt_s * steps / engine_cpu:.0%} of the "
+          f"masked epoch's CPU time")
+    print(f"the rest of the loop: (engine - optimizer steps) / floor = {(engine_cpu - opt_s * steps) / cpu['floor']:.2f}x CPU time")
+    print(f"engine with torch's stock optimizer / engine: {med['engine (torch optim)'] / med['engine (masked)']:.2f}x")
     if "baseline" in med:
         print(f"baseline / engine: {med['baseline'] / med['engine (masked)']:.2f}x")
     print(f"global threshold over {threshold['weights'] / 1e6:.1f} M weights (ResNet-50 shapes): "
@@ -264,6 +314,8 @@ def main(argv=None) -> int:
             "best_s": {s: min(t) for s, t in times.items()}, "median_cpu_s": cpu, "engine_over_floor": floor_ratio,
             "engine_over_floor_cpu": cpu["engine (masked)"] / cpu["floor"],
             "masked_over_unmasked": masked_ratio, "mask_multiply_cpu_s": mask_s, "unmasked_step_cpu_s": step_cpu_s,
+            "optimizer": cfg.optimizer, "optimizer_step_cpu_s": opt_s, "stock_optimizer_step_cpu_s": stock_s,
+            "loop_without_optimizer_over_floor_cpu": (engine_cpu - opt_s * steps) / cpu["floor"],
             "baseline_over_engine": med["baseline"] / med["engine (masked)"] if "baseline" in med else None,
             "threshold": threshold, "load_before": load_before, "load_after": load_after}, indent=2))
     return 0
