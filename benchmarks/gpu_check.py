@@ -17,7 +17,7 @@ Checks (each PASS/FAIL; the exit status is 1 if any fails):
 * ``worker_device``    the job worker runs a job on the device and the job record's device names it
 
 Figures (a table, then JSON): the CPU epoch of LeNet-300-100 at batch 128 against the matrix-product
-floor, the masked/unmasked step, the global threshold over ResNet-50's 25.5 M weights, a 20-round
+floor, the masked/unmasked step, the engine's NAdam step against torch's, the global threshold over ResNet-50's 25.5 M weights, a 20-round
 LTH run of LeNet-300-100 on the device, and ResNet-20 / VGG-19 training throughput, masked (90 %
 pruned) vs unmasked, on CIFAR-shaped synthetic data. The reduced CPU mode uses small sizes and
 labels each figure with what it measured; its timings are not the issue's targets.
@@ -222,6 +222,34 @@ def figure_cpu_epoch(n_train, repeats) -> dict:
             "engine_over_floor": med["masked"] / med["floor"], "masked_over_unmasked": med["masked"] / med["unmasked"]}
 
 
+def figure_nadam_step(device, steps=200) -> dict:
+    """One NAdam step over LeNet-300-100's parameters on the device: the engine's (Adam's fused
+    kernel, :mod:`pruning_core.nadam`) against torch's ``NAdam`` (foreach), median of 5 blocks."""
+    model = build_model("lenet300_100", in_channels=1, num_classes=10, input_size=(28, 28)).to(device)
+    cfg = TrainingConfig()
+
+    def per_step(make):
+        params = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
+        for p in params:
+            p.grad = torch.randn_like(p) * 1e-2
+        optimizer = make(params)
+        for _ in range(20):
+            optimizer.step()
+        blocks = []
+        for _ in range(5):
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                optimizer.step()
+            sync(device)
+            blocks.append((time.perf_counter() - start) / steps)
+        return sorted(blocks)[2]
+
+    engine = per_step(lambda ps: make_optimizer(cfg, ps))
+    stock = per_step(lambda ps: bench_floor.stock_optimizer(cfg, ps))
+    return {"engine_us": engine * 1e6, "torch_nadam_us": stock * 1e6, "torch_over_engine": stock / engine}
+
+
 def figure_lth(device, dataset, rounds, tmp, epochs=3) -> dict:
     from pruning_core import run
 
@@ -320,6 +348,7 @@ def main(argv=None) -> int:
         step("checks", "worker_device", lambda: check_worker(device, tmp))
         if not args.skip_figures:
             step("figures", "cpu_epoch_vs_floor", lambda: figure_cpu_epoch(60_000 if gpu else 6_000, 3 if gpu else 1))
+            step("figures", "nadam_step", lambda: figure_nadam_step(device, 200 if gpu else 50))
             step("figures", "global_threshold_25M", lambda: bench_floor.time_global_threshold(
                 device, repeats=5 if gpu else 1, scale=1.0))
             step("figures", "lth_lenet300", lambda: figure_lth(device, data.spec.name if gpu else "digits",
@@ -346,6 +375,10 @@ def print_table(out) -> None:
                   f"{e['engine_over_floor']:.2f}x", "<= 1.5x"),
                  ("masked / unmasked step (CPU)", f"{e['engine_s']:.3f} s / {e['unmasked_s']:.3f} s",
                   f"{e['masked_over_unmasked']:.3f}x", "<= 1.05x")]
+    if "nadam_step" in f and "error" not in f["nadam_step"]:
+        t = f["nadam_step"]
+        rows.append(("NAdam step, engine / torch's NAdam", f"{t['engine_us']:.0f} us / {t['torch_nadam_us']:.0f} us",
+                     f"{t['torch_over_engine']:.2f}x faster", ""))
     if "global_threshold_25M" in f and "error" not in f["global_threshold_25M"]:
         t = f["global_threshold_25M"]
         rows.append((f"global threshold, {t['weights'] / 1e6:.1f} M weights", f"{t['seconds'] * 1e3:.1f} ms", "",

@@ -5,14 +5,14 @@
 time), and ``$PRUNELAB_SEED_BATCHING`` overrides it (``0``/``off``: never, ``1``/``on``: whenever
 the model can be batched, ``auto``: the measurement):
 
-* CPU (2 cores shared with a long run, load average 10-13, torch 2.14, 1 torch thread; median of 3
-  interleaved epochs; see MEASURED): Fashion-MNIST batched / one-by-one = 2.00 (N = 1), 1.12 (N = 2),
-  0.86 (N = 5); the 1,437 digits (per-step overhead dominates; before batches were gathered in one
-  indexing): 1.88, 1.05, 0.66 (median of 5).
-  vmap adds per-step overhead (N = 1 costs 2x) and the matrix products are already compute-bound,
-  so the saving at N = 5 (14 % on Fashion-MNIST) is within this machine's run-to-run noise (the
-  same one-seed epoch took 9.6 s and 24 s in two runs): below the 20 % MARGIN, the answer on CPU is
-  **no**. Re-measure on an idle CPU before changing it;
+* CPU (the 2-core development VM, torch 2.14, NAdam, median of 3 interleaved epochs;
+  ``bench_seeds.py --device cpu --ns 1,2,5 --repeats 3 [--threads 1]``, 2026-12-03 at load
+  average about 1): batched / one-by-one = 1.48 (N = 1), 1.42 (N = 2), 1.14 (N = 5) with one torch
+  thread, as the worker trains on this machine (MEASURED); 1.98, 1.33, 0.86 with two. An earlier
+  run at load average 10-13 gave 2.00, 1.12, 0.86 with one thread; on the 1,437 digits (per-step
+  overhead dominates) 1.88, 1.05, 0.66.
+  vmap adds per-step overhead (N = 1 costs 1.5-2x) and the matrix products are already
+  compute-bound, so batching does not pay here: the answer on CPU is **no**;
 * CUDA: one LeNet-300-100 step is launch-bound (a few hundred thousand MACs per sample at batch 60),
   so N copies in one set of kernels cost about one; the issue's target is 5 seeds <= 1.5x one
   seed. Not measured in this session (no GPU): **yes** for BN-free models with N >= 2, until
@@ -47,10 +47,10 @@ BATCHABLE_MODELS = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6")
 #: Measured batched-N / one-by-one-N epoch time, by (device type, model): {N: ratio}.
 #: < 1 means batching is faster. See the module docstring and benchmarks/bench_seeds.py.
 MEASURED: dict[tuple[str, str], dict[int, float]] = {
-    ("cpu", "lenet300_100"): {1: 2.00, 2: 1.12, 5: 0.86},     # Fashion-MNIST, one epoch, NAdam, batch 60
+    ("cpu", "lenet300_100"): {1: 1.48, 2: 1.42, 5: 1.14},     # Fashion-MNIST, one epoch, NAdam, batch 60
 }
 #: Batching is chosen when the measured ratio is below this: a saving of more than 20 %, larger
-#: than the run-to-run noise of the CPU figures.
+#: than the run-to-run noise of the CPU figures (the same N = 5 ratio measured 0.86 and 1.14).
 MARGIN = 0.8
 
 

@@ -23,7 +23,7 @@ def test_gpu_check_reduced_cpu_mode(tmp_path):
     assert all(c["ok"] for c in result["checks"].values()), result["checks"]
     assert result["checks"]["no_sync"]["host_reads"] == {} and result["checks"]["no_sync"]["steps"] > 0
     figures = result["figures"]
-    assert {"cpu_epoch_vs_floor", "global_threshold_25M", "lth_lenet300", "resnet20_throughput",
+    assert {"cpu_epoch_vs_floor", "nadam_step", "global_threshold_25M", "lth_lenet300", "resnet20_throughput",
             "vgg19_throughput"} <= set(figures)
     assert not [name for name, f in figures.items() if "error" in f], figures
     assert figures["global_threshold_25M"]["weights"] == 25_502_912
