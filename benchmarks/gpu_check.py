@@ -217,9 +217,12 @@ def figure_cpu_epoch(n_train, repeats) -> dict:
                                              lr_at, 0)
             times[side].append(t)
     med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    stepwise = bench_floor.interleaved_steps(init, data, cfg, masks, lr_at, 0)     # robust to a shared machine
     return {"dataset": data.spec.name, "n_train": data.n_train, "threads": torch.get_num_threads(),
             "floor_s": med["floor"], "engine_s": med["masked"], "unmasked_s": med["unmasked"],
-            "engine_over_floor": med["masked"] / med["floor"], "masked_over_unmasked": med["masked"] / med["unmasked"]}
+            "engine_over_floor": med["masked"] / med["floor"], "masked_over_unmasked": stepwise["ratio"],
+            "masked_steps_s": stepwise["masked_s"], "unmasked_steps_s": stepwise["unmasked_s"],
+            "masked_over_unmasked_epochs": med["masked"] / med["unmasked"]}
 
 
 def figure_nadam_step(device, steps=200) -> dict:
@@ -373,7 +376,7 @@ def print_table(out) -> None:
         e = f["cpu_epoch_vs_floor"]
         rows += [("CPU epoch / matrix-product floor", f"{e['engine_s']:.3f} s / {e['floor_s']:.3f} s",
                   f"{e['engine_over_floor']:.2f}x", "<= 1.5x"),
-                 ("masked / unmasked step (CPU)", f"{e['engine_s']:.3f} s / {e['unmasked_s']:.3f} s",
+                 ("masked / unmasked steps (CPU, interleaved)", f"{e['masked_steps_s']:.3f} s / {e['unmasked_steps_s']:.3f} s",
                   f"{e['masked_over_unmasked']:.3f}x", "<= 1.05x")]
     if "nadam_step" in f and "error" not in f["nadam_step"]:
         t = f["nadam_step"]
