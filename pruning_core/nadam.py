@@ -33,6 +33,9 @@ without the fused kernel) takes torch's own step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 FUSED_DEVICE_TYPES = ("cpu", "cuda")
@@ -69,17 +72,39 @@ def _same_dense_layout(*tensors: torch.Tensor) -> bool:
     return dense and all(t.shape == first.shape and t.stride() == first.stride() for t in tensors[1:])
 
 
+@dataclass
+class _GroupPlan:
+    """What a group's fused step needs, gathered once and reused while the same parameters step:
+    the state tensors, the copy-of-m buffers, the kernel's step tensor, and the step count t and
+    Π_t kept as Python numbers (the state's 0-d tensors are updated with two foreach ops a step)."""
+
+    params: list[torch.Tensor]
+    exp_avgs: list[torch.Tensor]
+    exp_avg_sqs: list[torch.Tensor]
+    state_steps: list[torch.Tensor]
+    mu_products: list[torch.Tensor]
+    directions: list[torch.Tensor]
+    device_steps: list[torch.Tensor]         # one 0-d float32 tensor on the parameters' device, n times
+    t: int
+    mu_product: float                        # Π_t, rounded to float32 as torch's state holds it
+
+
 class FusedNAdam(torch.optim.NAdam):
     """``torch.optim.NAdam`` whose step runs through Adam's fused kernel (same update, same state).
 
     Construct it as torch's NAdam; ``foreach``/``fused`` flags are not taken (the step is fused
-    where it can be, torch's otherwise)."""
+    where it can be, torch's otherwise). The Python work of a step is kept small (a plan per group,
+    :class:`_GroupPlan`), since on a GPU it, not the arithmetic, bounds a small model's step."""
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                          momentum_decay=momentum_decay, foreach=True)
-        self._scratch: dict[int, torch.Tensor] = {}    # id(param) → buffer for the copy of m
+        self._plans: dict[int, _GroupPlan] = {}     # index of the param group → its plan
+
+    def load_state_dict(self, state_dict) -> None:
+        self._plans.clear()
+        super().load_state_dict(state_dict)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -87,72 +112,76 @@ class FusedNAdam(torch.optim.NAdam):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group in self.param_groups:
+        for index, group in enumerate(self.param_groups):
             params = [p for p in group["params"] if p.grad is not None]
-            if params and not self._fused_group_step(group, params):
+            if params and not self._fused_group_step(index, group, params):
+                self._plans.pop(index, None)       # torch's step moves the counts on by itself
                 self._torch_group_step(group)
         return loss
 
     # ------------------------------------------------------------------------------------------
-    def _fusable(self, group, params) -> bool:
-        if group["maximize"] or group["decoupled_weight_decay"] or group["capturable"] or group["differentiable"]:
-            return False
-        if isinstance(group["lr"], torch.Tensor):
-            return False
-        first = params[0]
-        if first.device.type not in FUSED_DEVICE_TYPES:
-            return False
-        return all(p.device == first.device and p.dtype == first.dtype and p.dtype.is_floating_point
-                   and not p.is_sparse and not p.grad.is_sparse and p.grad.dtype == p.dtype for p in params)
-
-    def _fused_group_step(self, group, params) -> bool:
+    def _fused_group_step(self, index: int, group, params) -> bool:
         """The fused step for one parameter group; False (nothing done) where it does not apply."""
-        if not self._fusable(group, params):
+        if group["maximize"] or group["decoupled_weight_decay"] or group["capturable"] or group["differentiable"] \
+                or isinstance(group["lr"], torch.Tensor):
             return False
+        grads = [p.grad for p in params]
+        if not all(g.stride() == p.stride() and g.dtype == p.dtype and not g.is_sparse for p, g in zip(params, grads)):
+            return False
+        plan = self._plans.get(index)
+        if plan is None or len(plan.params) != len(params) or any(a is not b for a, b in zip(plan.params, params)):
+            plan = self._plan(params)
+            if plan is None:
+                return False
+            self._plans[index] = plan
+        beta1, beta2 = group["betas"]
+        t = plan.t + 1
+        mu = momentum_cache(t, beta1, group["momentum_decay"])
+        plan.t, plan.mu_product = t, float(np.float32(plan.mu_product) * np.float32(mu))   # Π_t = Π_{t−1}·μ_t
+        a, b = nadam_coefficients(t, plan.mu_product, group["lr"], beta1, group["momentum_decay"])
+        beta1_prime, lr_prime = fused_arguments(a, b, beta1, t)
+
+        if group["weight_decay"] != 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        torch._foreach_copy_(plan.directions, plan.exp_avgs)                # u = m (old)
+        torch._foreach_lerp_(plan.exp_avgs, grads, 1.0 - beta1)             # m ← β₁·m + (1 − β₁)·g
+        plan.device_steps[0].fill_(float(t))
+        torch._fused_adam_(params, grads, plan.directions, plan.exp_avg_sqs, [], plan.device_steps, lr=lr_prime,
+                           beta1=beta1_prime, beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False,
+                           maximize=False)
+        torch._foreach_add_(plan.state_steps, 1.0)                          # the state, as torch keeps it
+        torch._foreach_mul_(plan.mu_products, mu)
+        return True
+
+    def _plan(self, params) -> _GroupPlan | None:
+        """A new plan for these parameters (torch's initial state made where there is none), or
+        None when the identity does not apply to them."""
+        first = params[0]
+        if first.device.type not in FUSED_DEVICE_TYPES or not all(
+                p.device == first.device and p.dtype == first.dtype and p.dtype.is_floating_point and not p.is_sparse
+                for p in params):
+            return None
         states = [self.state[p] for p in params]
-        if not all(_same_dense_layout(p, p.grad, *(s[k] for k in ("exp_avg", "exp_avg_sq") if k in s))
-                   for p, s in zip(params, states)):
-            return False
         if any(len(s) == 0 for s in states):
             if any(len(s) != 0 for s in states):
-                return False
+                return None
             for p, s in zip(params, states):          # torch's initial state, as NAdam makes it
                 s["step"] = torch.tensor(0.0)
                 s["mu_product"] = torch.tensor(1.0)
                 s["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 s["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if not all(_same_dense_layout(p, s["exp_avg"], s["exp_avg_sq"]) for p, s in zip(params, states)):
+            return None
         steps = {float(s["step"]) for s in states}
         products = {float(s["mu_product"]) for s in states}
         if len(steps) != 1 or len(products) != 1 or any(s["step"].device.type != "cpu" for s in states):
-            return False
-        beta1, beta2 = group["betas"]
-        t = int(steps.pop()) + 1
-        for s in states:                                          # Π_t = Π_{t−1}·μ_t, in float32 as torch
-            s["step"].add_(1)
-            s["mu_product"].mul_(momentum_cache(t, beta1, group["momentum_decay"]))
-        a, b = nadam_coefficients(t, float(states[0]["mu_product"]), group["lr"], beta1, group["momentum_decay"])
-        beta1_prime, lr_prime = fused_arguments(a, b, beta1, t)
-
-        grads = [p.grad for p in params]
-        if group["weight_decay"] != 0:
-            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        exp_avgs = [s["exp_avg"] for s in states]
-        exp_avg_sqs = [s["exp_avg_sq"] for s in states]
-        direction = [self._buffer(p) for p in params]
-        torch._foreach_copy_(direction, exp_avgs)                 # u = m (old)
-        torch._foreach_lerp_(exp_avgs, grads, 1.0 - beta1)        # m ← β₁·m + (1 − β₁)·g
-        device_steps = [torch.full((), float(t), dtype=torch.float32, device=params[0].device)] * len(params)
-        torch._fused_adam_(params, grads, direction, exp_avg_sqs, [], device_steps, lr=lr_prime, beta1=beta1_prime,
-                           beta2=beta2, weight_decay=0.0, eps=group["eps"], amsgrad=False, maximize=False)
-        return True
-
-    def _buffer(self, param: torch.Tensor) -> torch.Tensor:
-        buf = self._scratch.get(id(param))
-        if buf is None or buf.shape != param.shape or buf.dtype != param.dtype or buf.device != param.device \
-                or buf.stride() != param.stride():
-            buf = torch.empty_like(param, memory_format=torch.preserve_format)
-            self._scratch[id(param)] = buf
-        return buf
+            return None
+        device_step = torch.zeros((), dtype=torch.float32, device=first.device)
+        return _GroupPlan(params=list(params), exp_avgs=[s["exp_avg"] for s in states],
+                          exp_avg_sqs=[s["exp_avg_sq"] for s in states], state_steps=[s["step"] for s in states],
+                          mu_products=[s["mu_product"] for s in states],
+                          directions=[torch.empty_like(p, memory_format=torch.preserve_format) for p in params],
+                          device_steps=[device_step] * len(params), t=int(steps.pop()), mu_product=products.pop())
 
     def _torch_group_step(self, group) -> None:
         """torch's own NAdam step for one group (the cases the identity does not cover)."""

@@ -6,6 +6,7 @@ weight too); state_dict moving both ways; the cases that fall back to torch's ow
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -103,9 +104,9 @@ def test_equals_torch_nadam_to_float_rounding(weight_decay, grad_layout, monkeyp
     assert len(fallbacks) == (0 if grad_layout is torch.preserve_format else 300)
     assert _worst_relative(ours, theirs) < 5e-5
     assert max((q - s).abs().max().item() for q, s in zip(theirs, start)) > 0.05
-    for p, q in zip(ours, theirs):
+    for p, q in zip(ours, theirs):   # the counts exactly: Π_t is rounded to float32 each step, as torch's
         for key in ("step", "mu_product"):
-            assert opt_ours.state[p][key].item() == pytest.approx(opt_theirs.state[q][key].item(), rel=1e-6)
+            assert opt_ours.state[p][key].item() == opt_theirs.state[q][key].item()
         torch.testing.assert_close(opt_ours.state[p]["exp_avg_sq"], opt_theirs.state[q]["exp_avg_sq"],
                                    rtol=1e-4, atol=1e-12)
     assert ours[-1].is_contiguous(memory_format=torch.channels_last)
@@ -125,6 +126,21 @@ def test_state_dict_moves_between_torch_and_fused():
     assert set(swapped_ours.state[theirs[0]]) == {"step", "mu_product", "exp_avg", "exp_avg_sq"}
     _train_both(theirs, ours, swapped_ours, swapped_theirs, 20, seed=2)
     assert swapped_ours.state[theirs[0]]["step"].item() == 40
+    assert _worst_relative(ours, theirs) < 5e-5
+
+
+def test_loading_a_state_mid_run_is_followed():
+    """The fused step keeps t and Π_t between steps; a state loaded in between must replace them."""
+    ours, theirs = _twins([(8, 5), (8,)])
+    opt_ours, opt_theirs = FusedNAdam(ours, lr=1e-2), torch.optim.NAdam(theirs, lr=1e-2, foreach=True)
+    _train_both(ours, theirs, opt_ours, opt_theirs, 10)
+    earlier = copy.deepcopy(opt_theirs.state_dict())     # at step 10 (deep: torch shares the tensors)
+    _train_both(ours, theirs, opt_ours, opt_theirs, 5, seed=3)
+    opt_ours.load_state_dict(copy.deepcopy(earlier))     # each its own copy: load_state_dict keeps the
+    opt_theirs.load_state_dict(copy.deepcopy(earlier))   # 0-d step tensors it is given
+    _train_both(ours, theirs, opt_ours, opt_theirs, 5, seed=4)
+    assert opt_ours.state[ours[0]]["step"].item() == 15
+    assert opt_ours.state[ours[0]]["mu_product"].item() == opt_theirs.state[theirs[0]]["mu_product"].item()
     assert _worst_relative(ours, theirs) < 5e-5
 
 
