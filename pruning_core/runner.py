@@ -179,13 +179,15 @@ def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, res
 
 def _seeds_together(ctx: RunContext) -> bool:
     """Whether the job's repeats train as one batched model (:mod:`pruning_core.batched`): where
-    it was measured to pay on this device (``$PRUNELAB_SEED_BATCHING`` = on/off/auto) and the
-    algorithm runs its repeats in lockstep."""
+    it was measured to pay on this device (a stored figure, or on a GPU without one a measurement
+    on this job's data; ``$PRUNELAB_SEED_BATCHING`` = on/off/auto) and the algorithm runs its
+    repeats in lockstep."""
     from .batched.checks import NotBatchable
     from .batched.driver import check_lockstep
-    from .batched.policy import batching_pays
+    from .batched.policy import batching_pays, measure_ratio
 
-    if not batching_pays(ctx.device, ctx.config.model.name, ctx.config.repeats):
+    model, n = ctx.config.model.name, ctx.config.repeats
+    if not batching_pays(ctx.device, model, n, measure=lambda: measure_ratio(ctx.data, ctx.config.training, model, n)):
         return False
     try:
         check_lockstep(ctx)

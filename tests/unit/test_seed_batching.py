@@ -321,7 +321,10 @@ def test_policy_answers_per_device_and_model(monkeypatch):
     from pruning_core.batched.policy import ENV, batching_pays
     monkeypatch.delenv(ENV, raising=False)
     assert not batching_pays("cpu", "lenet300_100", 5)            # measured: does not pay on CPU
-    assert batching_pays("cuda", "lenet300_100", 5)               # the GPU expectation
+    assert batching_pays("cuda", "lenet300_100", 5)               # no measurement offered: the GPU expectation
+    assert batching_pays("cuda", "lenet300_100", 5, measure=lambda: 0.5)      # measured on the device:
+    assert not batching_pays("cuda", "lenet300_100", 5, measure=lambda: 0.9)  # pays only below 0.8
+    assert not batching_pays("cpu", "lenet5", 5, measure=lambda: 0.1)         # no GPU: not measured, no
     assert not batching_pays("cuda", "lenet300_100", 1)
     assert not batching_pays("cuda", "resnet20", 5)               # batch norm: not batchable
     monkeypatch.setenv(ENV, "on")
@@ -331,6 +334,19 @@ def test_policy_answers_per_device_and_model(monkeypatch):
     monkeypatch.setenv(ENV, "sometimes")                          # a value that would be ignored: refused
     with pytest.raises(ValueError, match=r"\$PRUNELAB_SEED_BATCHING: got 'sometimes'; allowed: auto, on, off"):
         batching_pays("cpu", "lenet300_100", 5)
+
+
+def test_measure_ratio_times_both_ways_on_the_data():
+    """Batched / one-by-one time of a few steps: positive, finite, cached per (device, model, n,
+    batch size, steps), and the global random state left as it was."""
+    from pruning_core.batched import policy
+    data = load_dataset("digits")
+    cfg = TrainingConfig(batch_size=60)
+    before = torch.random.get_rng_state()
+    ratio = policy.measure_ratio(data, cfg, "lenet300_100", 2, steps=4)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert 0 < ratio < 100
+    assert policy.measure_ratio(data, cfg, "lenet300_100", 2, steps=4) == ratio
 
 
 def test_the_runner_trains_a_jobs_seeds_together_where_the_policy_says_so(tmp_path, monkeypatch):
