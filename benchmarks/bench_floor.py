@@ -62,6 +62,7 @@ from pruning_core.models import build_model
 from pruning_core.pruners.counting import prune_groups
 from pruning_core.schedules import LRSchedule
 from pruning_core.train import TrainCallbacks, make_optimizer, train_epochs
+from optimizer_timing import optimizer_step_seconds, stock_optimizer  # noqa: E402  (benchmarks/ on the path)
 
 RATE, SEED = 0.2, 0
 
@@ -226,35 +227,6 @@ def interleaved_steps(init, data, cfg, masks, lr_at, seed, skip=5) -> dict:
     per_step = sorted(m / u for m, u in zip(masked, unmasked))
     return {"steps": len(masked), "masked_s": sum(masked), "unmasked_s": sum(unmasked),
             "ratio": sum(masked) / sum(unmasked), "median_step_ratio": per_step[len(per_step) // 2]}
-
-
-def optimizer_step_seconds(model, make, repeats=300) -> float:
-    """CPU seconds of one ``make(params).step()`` on ``model``'s parameters (a copy), with fixed
-    random gradients of the parameters' own layout; median of 5 blocks of ``repeats`` steps."""
-    model = copy.deepcopy(model)
-    g = torch.Generator().manual_seed(1)
-    for p in model.parameters():
-        p.grad = torch.empty_like(p).copy_(torch.randn(p.shape, generator=g)) * 1e-2
-    optimizer = make(list(model.parameters()))
-    for _ in range(20):
-        optimizer.step()
-    blocks = []
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(repeats):
-            optimizer.step()
-        blocks.append((time.process_time() - start) / repeats)
-    return statistics.median(blocks)
-
-
-def stock_optimizer(cfg, params):
-    """torch's own class for the configured optimizer, with torch's default kernel choice."""
-    if cfg.optimizer == "nadam":
-        return torch.optim.NAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
-                           weight_decay=cfg.weight_decay, foreach=True)
 
 
 def parse_args(argv):

@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_floor  # noqa: E402
+from optimizer_timing import optimizer_step_seconds, stock_optimizer  # noqa: E402
 import pruning_core.train as train  # noqa: E402
 from pruning_core.config import TrainingConfig  # noqa: E402
 from pruning_core.data import DATASETS, DatasetNotAvailable, DeviceDataset, load_dataset  # noqa: E402
@@ -227,29 +228,11 @@ def figure_cpu_epoch(n_train, repeats) -> dict:
 
 def figure_nadam_step(device, steps=200) -> dict:
     """One NAdam step over LeNet-300-100's parameters on the device: the engine's (Adam's fused
-    kernel, :mod:`pruning_core.nadam`) against torch's ``NAdam`` (foreach), median of 5 blocks."""
+    kernel, :mod:`pruning_core.nadam`) against torch's ``NAdam`` (foreach)."""
     model = build_model("lenet300_100", in_channels=1, num_classes=10, input_size=(28, 28)).to(device)
     cfg = TrainingConfig()
-
-    def per_step(make):
-        params = [torch.nn.Parameter(p.detach().clone()) for p in model.parameters()]
-        for p in params:
-            p.grad = torch.randn_like(p) * 1e-2
-        optimizer = make(params)
-        for _ in range(20):
-            optimizer.step()
-        blocks = []
-        for _ in range(5):
-            sync(device)
-            start = time.perf_counter()
-            for _ in range(steps):
-                optimizer.step()
-            sync(device)
-            blocks.append((time.perf_counter() - start) / steps)
-        return sorted(blocks)[2]
-
-    engine = per_step(lambda ps: make_optimizer(cfg, ps))
-    stock = per_step(lambda ps: bench_floor.stock_optimizer(cfg, ps))
+    engine = optimizer_step_seconds(model, lambda ps: make_optimizer(cfg, ps), steps)
+    stock = optimizer_step_seconds(model, lambda ps: stock_optimizer(cfg, ps), steps)
     return {"engine_us": engine * 1e6, "torch_nadam_us": stock * 1e6, "torch_over_engine": stock / engine}
 
 
