@@ -57,7 +57,10 @@ def nadam_coefficients(step: int, mu_product: float, lr: float, beta1: float,
 
 def fused_arguments(a: float, b: float, beta1: float, step: int) -> tuple[float, float]:
     """(β₁', η') for Adam's fused kernel so that its step on a copy of the old momentum is
-    −(A·g + B·m_new)/denominator: β₁' = 1 − w, η' = (A + B)·(1 − β₁'^t)."""
+    −(A·g + B·m_new)/denominator: β₁' = 1 − w, η' = (A + B)·(1 − β₁'^t). At η = 0 (A = B = 0, a
+    schedule's end point) the step moves nothing: β₁' = 0 and η' = 0."""
+    if a + b == 0.0:
+        return 0.0, 0.0
     w = (a + b * (1.0 - beta1)) / (a + b)
     beta1_prime = 1.0 - w
     return beta1_prime, (a + b) * (1.0 - beta1_prime ** step)

@@ -31,6 +31,19 @@ def test_the_identity_by_hand():
         assert (a + b) * (m + (1 - bp) * (g - m)) == pytest.approx(a * g + b * (beta1 * m + (1 - beta1) * g))
 
 
+def test_a_zero_learning_rate_moves_nothing_but_the_state():
+    """η = 0 (the end of a schedule that decays to zero): A = B = 0, which the identity divides by.
+    The weights stay, the moments and counts advance as in torch's NAdam."""
+    assert fused_arguments(0.0, 0.0, 0.9, 7) == (0.0, 0.0)
+    ours, theirs = _twins([(4, 3)])
+    start = ours[0].detach().clone()
+    opt_ours, opt_theirs = FusedNAdam(ours, lr=0.0), torch.optim.NAdam(theirs, lr=0.0, foreach=True)
+    _train_both(ours, theirs, opt_ours, opt_theirs, 3)
+    assert torch.equal(ours[0].detach(), start)
+    torch.testing.assert_close(opt_ours.state[ours[0]]["exp_avg"], opt_theirs.state[theirs[0]]["exp_avg"])
+    assert opt_ours.state[ours[0]]["step"].item() == 3
+
+
 def test_momentum_coefficients_by_hand():
     # μ₁ = 0.9·(1 − ½·0.96^0.004) = 0.450073..., μ₂ = 0.9·(1 − ½·0.96^0.008) = 0.450147...
     assert momentum_cache(1, 0.9, 0.004) == pytest.approx(0.9 * (1 - 0.5 * math.exp(0.004 * math.log(0.96))))
