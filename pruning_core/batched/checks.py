@@ -4,8 +4,9 @@ Batching trains N copies through one optimizer over parameters stacked along a n
 dimension. That equals N separate optimizers only when the optimizer updates every entry from
 that entry's own gradient and state (plus scalars shared by all entries, such as the step count
 and the LR): SGD (momentum, dampening, Nesterov, L2 weight decay), Adam, AdamW and NAdam (torch's
-class and :class:`~pruning_core.nadam.FusedNAdam`, the engine's; including its ``mu_product``, a scalar per tensor that only depends on the step count, so it is
-the same for every copy that steps in lockstep). An optimizer that reads across entries — LBFGS
+class and the engine's :class:`~pruning_core.nadam.FusedNAdam`; including its ``mu_product``, a
+scalar per tensor that only depends on the step count, so it is the same for every copy that steps
+in lockstep). An optimizer that reads across entries — LBFGS
 (line search over the whole vector), Adafactor (row/column factored moments, update RMS),
 LAMB/LARS-type trust ratios (per-tensor norms) — would mix the copies, so it is refused.
 

@@ -89,4 +89,3 @@ class SeedGroup:
                     r.optimizer = make_optimizer(cfg, r.model.parameters())
                 r.optimizer.load_state_dict(unstack_optimizer_state(optimizer, i))
         return histories
-
