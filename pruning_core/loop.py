@@ -249,14 +249,18 @@ class RepeatRun:
         masks = None if step.dense else self.masks
         self._current_masks, self._round_sparsity = masks, 0.0
         if masks is not None:
-            with torch.no_grad():
-                for name, m in masks.items():
-                    self.params[name].mul_(m.to(self.params[name].dtype))
+            self.mask_weights(masks)
             alive, total = count_alive(masks)
             self._round_sparsity = 1.0 - alive / total
         checkpoints = dict(step.checkpoints)
         if 0 in checkpoints:
             self.files.save_weights(checkpoints[0], snapshot(self.model))
+
+    @torch.no_grad()
+    def mask_weights(self, masks: Masks) -> None:
+        """Multiply the masks into the weights, in place (pruned weights become exactly 0)."""
+        for name, m in masks.items():
+            self.params[name].mul_(m.to(self.params[name].dtype))
 
     def record_epoch(self, step: RoundPlan, stats: EpochStats, epoch: int) -> None:
         """After the round's ``epoch``-th epoch (1-based) ended with ``stats`` and this repeat's
@@ -282,9 +286,7 @@ class RepeatRun:
 
     def reevaluate(self, stats: EpochStats) -> EpochStats:
         """``stats`` with the test loss and accuracy of the network under the current masks."""
-        with torch.no_grad():
-            for name, m in self.masks.items():
-                self.params[name].mul_(m.to(self.params[name].dtype))
+        self.mask_weights(self.masks)
         loss, acc = evaluate(self.model, self.data, self.config.training.eval_batch_size)
         return dataclasses.replace(stats, test_loss=loss, test_accuracy=acc)
 
