@@ -78,6 +78,16 @@ class Setting:
 _FMNIST = {"name": "fashion_mnist", "download": False}
 _LENET5_STRUCTURED = {"epochs": 2}       # the IAP paper's LeNet recipe (NAdam 1.2e-3, batch 60), shortened
 
+
+def _lenet5_structured(score: dict) -> dict:
+    """The ILP / IAP comparison's config, which differs only in the filter score: LeNet-5 on
+    Fashion-MNIST, 20 % of each layer's alive filters / neurons per round, 3 rounds, rewind to 1."""
+    return {"model": {"name": "lenet5"}, "dataset": _FMNIST, "device": "cpu",
+            "pruner": {"score": score, "unit": "output_filter", "grouping": "local",
+                       "conv_rate": 0.2, "dense_rate": 0.2},
+            "training": _LENET5_STRUCTURED,
+            "algorithm": {"name": "imp", "rounds": 3, "treatment": "rewind", "rewind_epoch": 1}}
+
 SETTINGS: tuple[Setting, ...] = (
     # Queued in this order: the longest jobs first, so the two slots finish together.
     Setting(
@@ -85,21 +95,13 @@ SETTINGS: tuple[Setting, ...] = (
         "ILP (structured magnitude pruning): LeNet-5 on Fashion-MNIST, 20 % of the alive filters / neurons of each "
         "layer per round (L1 norm), 3 rounds, rewind to epoch 1 of T = 2 and retrain 1 epoch per round. Round 0 is "
         "shared with lenet5_iap (same dense training).",
-        {"model": {"name": "lenet5"}, "dataset": _FMNIST, "device": "cpu",
-         "pruner": {"score": {"name": "magnitude", "norm": "l1"}, "unit": "output_filter", "grouping": "local",
-                    "conv_rate": 0.2, "dense_rate": 0.2},
-         "training": _LENET5_STRUCTURED,
-         "algorithm": {"name": "imp", "rounds": 3, "treatment": "rewind", "rewind_epoch": 1}},
+        _lenet5_structured({"name": "magnitude", "norm": "l1"}),
         dataset="fashion_mnist"),
     Setting(
         "lenet5_iap",
         "IAP (structured activation pruning): as lenet5_ilp, filters / neurons scored by their mean post-ReLU "
         "activation over one batch of 60 training images.",
-        {"model": {"name": "lenet5"}, "dataset": _FMNIST, "device": "cpu",
-         "pruner": {"score": {"name": "activation"}, "unit": "output_filter", "grouping": "local",
-                    "conv_rate": 0.2, "dense_rate": 0.2},
-         "training": _LENET5_STRUCTURED,
-         "algorithm": {"name": "imp", "rounds": 3, "treatment": "rewind", "rewind_epoch": 1}},
+        _lenet5_structured({"name": "activation"}),
         dataset="fashion_mnist"),
     Setting(
         "asni1_lenet5_s90",
