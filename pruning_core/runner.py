@@ -1,21 +1,19 @@
 """Run an experiment: resolve the device, load data, run every repeat, record everything.
 
-:func:`run` is the one entry point the CLI, the worker and notebooks share. It creates a job
-record in the store (or continues a given one), streams every event to the store and to an
-optional callback, and returns a :class:`RunResult` with the rounds and epochs as DataFrames.
+:func:`run` is the one entry point the CLI and notebooks share. It creates a job record in the
+store (or continues a given one), streams every event to the store and to an optional callback,
+and returns a :class:`RunResult` with the rounds and epochs as DataFrames. The worker runs the
+jobs it claims with :func:`run_claimed`: the same run, trained together with the job's seed peers
+where that pays.
 Whatever happens — success, cancellation, an exception — the finished rounds stay in the store
 and the run folder, and the job record says how it ended.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import sys
 import threading
-import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -23,13 +21,13 @@ import torch
 
 from .config import Config
 from .data import load_dataset
-from .datadirs import check_app_data_dir
 from .dense import dense_keys
 from .devices import device_label, resolve_device
 from .errors import StoreError
-from .events import Event, events_to_frames, make_event
+from .events import Event, events_to_frames
+from .job_session import JobSession, record_failure
 from .jobs.store import JobStore
-from .loop import Progress, RunContext, run_repeat
+from .loop import RunContext, run_repeat
 from .masks import Masks, load_masks
 from .models import check_compatible
 from .registry import loaded_plugin_files, load_plugins
@@ -37,7 +35,6 @@ from .rundir import RunDir
 from .summary import build_summary
 from .train import Cancelled
 
-HEARTBEAT_SECONDS = 1.0
 SHARE_DENSE_ENV = "PRUNELAB_SHARE_DENSE"
 
 
@@ -84,97 +81,146 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
             config = config if isinstance(config, Config) else Config.from_dict(config)
         except Exception as exc:          # a queued job whose config or plug-ins no longer load
             if job_id is not None and not isinstance(exc, (KeyError, StoreError)):
-                _record_failure(store, job_id, exc, emit=lambda *a, **k: None)
+                record_failure(store, job_id, exc, emit=lambda *a, **k: None)
             raise
         if job_id is None:
             job_id = store.create_job(config.to_dict(), config.hash(), status="running", origin=origin,
                                       plugins=loaded_plugin_files(), dense_keys=dense_keys(config))["id"]
-        _run_job(store, config, job_id, on_event, cancel, resume, origin,
-                 share_dense if share_dense is not None else os.environ.get(SHARE_DENSE_ENV, "1") != "0")
+        job = JobSession(store, config, job_id, on_event=on_event, cancel=cancel, resume=resume, origin=origin)
+        _run_job(job, _share_dense(share_dense))
         return load_result(job_id, store=store)
 
 
-def _epochs_committed(config: Config, plan, run_dir: RunDir) -> int:
-    """Epochs of the rounds every repeat has committed: where a resumed run's progress starts
-    (epochs of a round that was interrupted are trained again, so they do not count)."""
-    done = 0
-    for repeat in range(config.repeats):
-        state = run_dir.repeat(repeat).committed()
-        done += 0 if state is None else plan.epochs_through(state["round"])
-    return done
+def run_claimed(store: JobStore, record: dict, sink_for: Callable[[dict], Callable[[Event], None] | None]) -> None:
+    """Run a job the worker has claimed (``store.claim_next``), with its seed peers where that pays.
+
+    The seed peers of a sweep's job are the queued jobs of the same sweep whose configs differ
+    from it only in ``seed`` (:mod:`pruning_core.jobs.peers`). Where seed batching pays on the
+    job's device for all their repeats together (:mod:`pruning_core.batched.policy`), this claims
+    them too and trains every repeat of every job as one batched model; each job keeps its own
+    events, folder, heartbeat, cancel button and ending. Otherwise the job runs alone, as
+    :func:`run` runs it. ``sink_for(record)`` gives each job's event callback (or None)."""
+    job = _session(store, record, sink_for)
+    peers = (lambda ctx: _claim_peers(store, record, ctx, sink_for)) if record.get("sweep") else None
+    _run_job(job, _share_dense(None), claim_peers=peers)
 
 
-def _run_job(store: JobStore, config: Config, job_id: str, on_event, cancel, resume: bool, origin: str,
-             share_dense: bool) -> None:
+def _session(store: JobStore, record: dict, sink_for) -> JobSession:
+    """A session for a claimed job record: its plug-ins loaded and its config validated (a config
+    that no longer loads fails the job, with the reason)."""
+    try:
+        load_plugins(record.get("plugins") or [])
+        config = Config.from_dict(record["config"])
+    except Exception as exc:
+        if not isinstance(exc, (KeyError, StoreError)):
+            record_failure(store, record["id"], exc, emit=lambda *a, **k: None)
+        raise
+    return JobSession(store, config, record["id"], on_event=sink_for(record), resume=bool(record.get("resume")),
+                      origin=record["origin"])
+
+
+def _share_dense(share_dense: bool | None) -> bool:
+    return share_dense if share_dense is not None else os.environ.get(SHARE_DENSE_ENV, "1") != "0"
+
+
+def _run_job(job: JobSession, share_dense: bool,
+             claim_peers: Callable[[RunContext], list[JobSession]] | None = None) -> None:
     """Run every repeat of an existing job record, and record in it how the run ended.
 
     Everything, from reading the job's run folder on, happens inside one ``try``: whatever fails
-    leaves the job ``failed`` with the reason, never ``running`` without one."""
-    progress = Progress(0)
-    last_beat = [0.0]
-
-    def emit(kind: str, **fields: Any) -> None:
-        event = make_event(kind, job=job_id, **fields)
-        store.append_event(job_id, event)
-        if on_event is not None:
-            on_event(event)
-
-    def progress_fields() -> dict:
-        return {"epochs_done": progress.done, "epochs_total": progress.total, "eta_seconds": progress.eta_seconds()}
-
-    def should_stop() -> bool:
-        if cancel is not None and cancel.is_set():
-            return True
-        now = time.monotonic()
-        if now - last_beat[0] < HEARTBEAT_SECONDS:
-            return False
-        last_beat[0] = now
-        return store.heartbeat(job_id, progress=progress_fields())
-
-    status, started = "running", time.time()
+    leaves the job ``failed`` with the reason, never ``running`` without one. ``claim_peers(ctx)``
+    gives the jobs that train together with this one (none: it trains alone)."""
+    config = job.config
     try:
-        if origin == "app":
-            check_app_data_dir(config.dataset.data_dir)
-        run_dir = store.run_dir(job_id).mkdir()
-        if resume:
-            run_dir.discard_uncommitted()
-        plan = config.plan()
-        progress = Progress(config.repeats * plan.total_epochs(),
-                            done=_epochs_committed(config, plan, run_dir) if resume else 0)
         device = resolve_device(config.device)
-        store.update_job(job_id, status="running", started=store.get_job(job_id)["started"] or started,
-                         heartbeat=started, worker_pid=os.getpid(), device=device_label(device),
-                         cancel_requested=False, progress=progress_fields())
-        data = load_dataset(config.dataset.name, data_dir=config.dataset.data_dir, device=device,
-                            download=config.dataset.download, augment=config.dataset.augment)
-        spec = data.spec
-        check_compatible(config.model.name, in_channels=spec.in_channels, num_classes=spec.num_classes,
-                         input_size=spec.input_size)
-        ctx = RunContext(config, plan, data, device, run_dir, emit, should_stop, progress, resume,
-                         dense_root=store.root if share_dense else None, job_id=job_id)
+        job.open(device)
+        data = _load_data(config, device)
+        ctx = job.context(data, device, share_dense)
+        peers = claim_peers(ctx) if claim_peers is not None else []
+        if peers:
+            _run_with_peers(job, ctx, peers, share_dense)
+            return
         together = _seeds_together(ctx)
-        for repeat in range(config.repeats):
-            emit("run_started", config_hash=config.hash(), device=device_label(device), repeat=repeat,
-                 seed=config.seed + repeat, planned_epochs=progress.total, dataset_source=data.source,
-                 seeds_together=together)
-            if not together:
-                run_repeat(ctx, repeat)
+        job.announce(device, data, together)
         if together:
             from .batched.driver import run_repeats_together
             run_repeats_together(ctx, range(config.repeats))
-        status = "finished"
+        else:
+            for repeat in range(config.repeats):
+                run_repeat(ctx, repeat)
+        job.end("finished")
     except Cancelled:
-        status = "cancelled"
+        job.end("cancelled")
     except BaseException as exc:
-        status = "failed"
-        _record_failure(store, job_id, exc, emit)
+        job.end("failed", exc)
         raise
-    finally:
-        with contextlib.suppress(StoreError):     # a store that cannot be written was reported above
-            if status != "failed":
-                emit(f"run_{status}")
-            store.update_job(job_id, status=status, finished=time.time(), heartbeat=time.time(),
-                             progress=progress_fields())
+
+
+def _claim_peers(store: JobStore, record: dict, ctx: RunContext, sink_for) -> list[JobSession]:
+    """Claim the queued seed peers of ``record`` that train with it (at most
+    ``MAX_SEEDS_TOGETHER`` repeats in all), when seed batching pays for them on this device and
+    the algorithm runs its repeats in lockstep; their sessions (none: the job trains alone)."""
+    from .batched.checks import NotBatchable
+    from .batched.driver import check_lockstep
+    from .batched.policy import MAX_SEEDS_TOGETHER, batching_pays, measure_ratio
+
+    config, model = ctx.config, ctx.config.model.name
+    limit = min(len(store.seed_peers(record)), MAX_SEEDS_TOGETHER // config.repeats - 1)
+    if limit < 1:
+        return []
+    n = config.repeats * (1 + limit)
+    try:
+        check_lockstep(ctx)
+    except NotBatchable:
+        return []
+    if not batching_pays(ctx.device, model, n, measure=lambda: measure_ratio(ctx.data, config.training, model, n)):
+        return []
+    sessions = []
+    for peer in store.claim_seed_peers(record, os.getpid(), limit, device=device_label(ctx.device)):
+        try:
+            sessions.append(_session(store, peer, sink_for))
+        except Exception:                 # recorded in the peer's job by _session; the others go on
+            continue
+    return sessions
+
+
+def _run_with_peers(job: JobSession, ctx: RunContext, peers: list[JobSession], share_dense: bool) -> None:
+    """Train ``job`` (opened, its context ``ctx``) and its claimed ``peers`` together, every job
+    ending on its own (:func:`~pruning_core.batched.driver.run_jobs_together`)."""
+    from .batched.driver import run_jobs_together
+
+    members = [(ctx, job)]
+    for peer in peers:
+        try:
+            peer.open(ctx.device)
+            members.append((peer.context(ctx.data, ctx.device, share_dense), peer))
+        except Exception as exc:
+            peer.end("failed", exc)
+    session_of = {id(c): session for c, session in members}
+
+    def end_job(c: RunContext, exc: BaseException) -> None:
+        session_of[id(c)].end("cancelled" if isinstance(exc, Cancelled) else "failed", exc)
+
+    try:
+        for c, session in members:
+            session.announce(c.device, c.data, True)
+        run_jobs_together([(c, range(session.config.repeats)) for c, session in members], end_job)
+    except BaseException as exc:
+        for _, session in members[1:]:
+            session.end("cancelled" if isinstance(exc, Cancelled) else "failed", exc)
+        raise
+    for _, session in members:
+        session.end("finished")
+
+
+def _load_data(config: Config, device: torch.device):
+    """The job's dataset on ``device``, checked against its model."""
+    data = load_dataset(config.dataset.name, data_dir=config.dataset.data_dir, device=device,
+                        download=config.dataset.download, augment=config.dataset.augment)
+    spec = data.spec
+    check_compatible(config.model.name, in_channels=spec.in_channels, num_classes=spec.num_classes,
+                     input_size=spec.input_size)
+    return data
 
 
 def _seeds_together(ctx: RunContext) -> bool:
@@ -194,20 +240,6 @@ def _seeds_together(ctx: RunContext) -> bool:
     except NotBatchable:
         return False
     return True
-
-
-def _record_failure(store: JobStore, job_id: str, exc: BaseException, emit) -> None:
-    """Write the reason of a failure into the job record, then a ``run_failed`` event. When the
-    store itself cannot be written (a full disk), the job shows as interrupted once its worker
-    is gone, and the reason goes to the worker's output."""
-    error = f"{type(exc).__name__}: {exc}"
-    try:
-        store.update_job(job_id, status="failed", finished=time.time(), error=error, traceback=traceback.format_exc())
-        emit("run_failed", error=error)
-    except StoreError as store_exc:
-        with contextlib.suppress(OSError):
-            print(f"job {job_id} failed ({error}) and the failure could not be recorded: {store_exc}",
-                  file=sys.stderr, flush=True)
 
 
 def load_result(job_id: str, *, cache_dir: str | pathlib.Path | None = None,

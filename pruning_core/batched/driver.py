@@ -1,30 +1,42 @@
 """The round loop for several repeats at once: ``run_repeat`` for N repeats, in lockstep.
 
-:func:`run_repeats_together` is :func:`pruning_core.loop.run_repeat` for a list of repeats of one
-job: the same preamble per repeat (dense sharing, resume, ``start``), then round by round every
-repeat that still needs the round prunes and treats its weights, the repeats train the round
-together (:class:`~.group.SeedGroup`), and each records its round (``finish_round``). A round the
-group cannot batch (ALLR's d differs between the repeats; fewer than two repeats need it) is
-trained repeat by repeat with ``RepeatRun.train``, exactly as ``run_repeat`` would.
+:func:`run_jobs_together` is :func:`pruning_core.loop.run_repeat` for the repeats of one job or of
+several (seed peers of a sweep, :mod:`pruning_core.jobs.peers`): the same preamble per repeat
+(dense sharing, resume, ``start``), then round by round every repeat that still needs the round
+prunes and treats its weights, the repeats train the round together
+(:class:`~.group.SeedGroup`), and each records its round (``finish_round``). A round the group
+cannot batch (ALLR's d differs between the repeats; fewer than two repeats need it) is trained
+repeat by repeat with ``RepeatRun.train``, exactly as ``run_repeat`` would.
 
 Only algorithms that use the shared ``Algorithm.run_round`` (prune → treat → train →
 finish_round: IMP/AIMP, one-shot, at-init, BIMP, retraining) can run in lockstep; ASNI and gradual
 pruning override ``run_round`` and are refused (:class:`~.checks.NotBatchable`), so the caller
 runs them with ``run_repeat``.
 
+Each job ends on its own. With ``end_job``, a job that is cancelled, diverges, or fails in a step
+of its own (opening, pruning, a treatment, recording an epoch or a round) is handed to
+``end_job(ctx, exception)`` at once; from then on nothing more is written for it (its repeats
+finish the round in the batched model, unrecorded, and leave the group at the next round), and
+the other jobs go on. A failure of the shared training itself ends every job. Without
+``end_job`` (one job: :func:`run_repeats_together`) the exception propagates, as from
+``run_repeat``.
+
 Differences from running the repeats one after the other: the events of the repeats interleave
-(round by round instead of repeat by repeat), and a diverging repeat stops the job while the
+(round by round instead of repeat by repeat), and a diverging repeat stops its job while the job's
 other repeats are at the same round (one by one, the earlier repeats would have finished).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..algorithms.base import Algorithm
 from ..loop import RepeatRun, RunContext, open_repeat
+from ..train import Cancelled
 from .checks import NotBatchable
 from .group import SeedGroup
+
+EndJob = Callable[[RunContext, BaseException], None]
 
 
 def check_lockstep(ctx: RunContext) -> None:
@@ -36,39 +48,135 @@ def check_lockstep(ctx: RunContext) -> None:
 
 
 def run_repeats_together(ctx: RunContext, repeats: Sequence[int]) -> None:
-    """Every planned round of every repeat in ``repeats``, training the repeats together."""
-    check_lockstep(ctx)
-    algorithm = ctx.config.algorithm
-    opened = [open_repeat(ctx, repeat) for repeat in repeats]      # run_repeat's preamble, per repeat
-    runs = [run for run, _, _ in opened]
-    shares = [shared for _, shared, _ in opened]
-    done = [d for _, _, d in opened]
+    """Every planned round of every repeat in ``repeats`` of one job, training them together."""
+    run_jobs_together([(ctx, repeats)])
+
+
+class _Job:
+    """One job's part of the lockstep: its context, its open repeats, and whether it has ended."""
+
+    def __init__(self, ctx: RunContext, repeats: Sequence[int]):
+        self.ctx, self.repeats = ctx, list(repeats)
+        self.runs: list[RepeatRun] = []
+        self.shares: list = []
+        self.done: list[int | None] = []
+        self.ended = False
+
+
+class _Lockstep:
+    """The jobs of one :func:`run_jobs_together` call and the ending of each."""
+
+    def __init__(self, jobs: list[_Job], end_job: EndJob | None):
+        self.jobs, self.end_job = jobs, end_job
+        self.job_of: dict[int, _Job] = {}            # id(RepeatRun) -> its job
+
+    def end(self, job: _Job, exc: BaseException) -> None:
+        """End ``job`` with ``exc`` (re-raised when there is no ``end_job``)."""
+        if self.end_job is None:
+            raise exc
+        job.ended = True
+        self.end_job(job.ctx, exc)
+
+    def guarded(self, job: _Job, action: Callable[[], object]) -> None:
+        """Run one job's own step; an exception from it ends that job alone."""
+        try:
+            action()
+        except Exception as exc:             # Cancelled and Diverged included; BaseException propagates
+            self.end(job, exc)
+
+    def should_stop(self) -> bool:
+        """Polled between the group's steps: ends every job whose own poll says stop; True (stop
+        the group) once every job has ended."""
+        for job in self.live():
+            if job.ctx.should_stop():
+                self.end(job, Cancelled())
+        return not self.live()
+
+    def record(self, run: RepeatRun, step, stats, epoch: int) -> None:
+        job = self.job_of[id(run)]
+        if not job.ended:
+            self.guarded(job, lambda: run.record_epoch(step, stats, epoch))
+
+    def live(self) -> list[_Job]:
+        return [job for job in self.jobs if not job.ended]
+
+
+def run_jobs_together(jobs: Sequence[tuple[RunContext, Sequence[int]]], end_job: EndJob | None = None) -> None:
+    """Every planned round of the given repeats of each job, training them together.
+
+    The jobs must share the plan's rounds, the model, the data object and the training section
+    (:class:`~.group.SeedGroup` checks the last three). ``end_job``: see the module docstring."""
+    for ctx, _ in jobs:
+        check_lockstep(ctx)
+    plan = jobs[0][0].plan
+    if any(ctx.plan != plan for ctx, _ in jobs):
+        raise NotBatchable("jobs trained together need one plan")
+    lockstep = _Lockstep([_Job(ctx, repeats) for ctx, repeats in jobs], end_job)
+    for job in lockstep.jobs:
+        lockstep.guarded(job, lambda job=job: _open(job))
+        for run in job.runs:
+            lockstep.job_of[id(run)] = job
     groups: dict[tuple[int, ...], SeedGroup] = {}
-    for step in ctx.plan.rounds:
-        active = [i for i, d in enumerate(done) if d is None or step.index > d]
-        for i in active:
-            run = runs[i]
-            if step.prune is not None and not step.prune_after:
-                run.prune(step)
-            if step.treatment is not None:
-                run.treat(step.treatment)
-        histories = _train_round([runs[i] for i in active], step, groups)
-        for i, history in zip(active, histories):
-            runs[i].finish_round(step, history)
-            if step.index == 0:
-                shares[i].publish(runs[i])
-    for run in runs:
-        algorithm.finish(run)
+    for step in plan.rounds:
+        active = [(job, i) for job in lockstep.live() for i, d in enumerate(job.done) if d is None or step.index > d]
+        for job, i in active:
+            lockstep.guarded(job, lambda run=job.runs[i]: _before_training(run, step))
+        active = [(job, i) for job, i in active if not job.ended]
+        histories = _train_round(lockstep, [job.runs[i] for job, i in active], step, groups)
+        for (job, i), history in zip(active, histories):
+            if job.ended or history is None:
+                continue
+            run, shared = job.runs[i], job.shares[i]
+            lockstep.guarded(job, lambda: _finish(run, shared, step, history))
+    for job in lockstep.live():
+        for run in job.runs:
+            lockstep.guarded(job, lambda run=run: job.ctx.config.algorithm.finish(run))
 
 
-def _train_round(runs: list[RepeatRun], step, groups: dict[tuple[int, ...], SeedGroup]):
-    """The round's training for these repeats: together when it can, else one by one."""
+def _open(job: _Job) -> None:
+    """``run_repeat``'s preamble for each of the job's repeats."""
+    for repeat in job.repeats:
+        run, shared, done = open_repeat(job.ctx, repeat)
+        job.runs.append(run)
+        job.shares.append(shared)
+        job.done.append(done)
+
+
+def _before_training(run: RepeatRun, step) -> None:
+    if step.prune is not None and not step.prune_after:
+        run.prune(step)
+    if step.treatment is not None:
+        run.treat(step.treatment)
+
+
+def _finish(run: RepeatRun, shared, step, history) -> None:
+    run.finish_round(step, history)
+    if step.index == 0:
+        shared.publish(run)
+
+
+def _train_round(lockstep: _Lockstep, runs: list[RepeatRun], step, groups: dict[tuple[int, ...], SeedGroup]):
+    """The round's training for these repeats: together when it can, else one by one. One
+    history per repeat; None for a repeat whose job ended while training one by one."""
     if len(runs) >= 2:
-        key = tuple(r.repeat for r in runs)
+        key = tuple(id(r) for r in runs)
         try:
             if key not in groups:
                 groups[key] = SeedGroup(runs)
-            return groups[key].train(step)
+            histories = groups[key].train(step, should_stop=lockstep.should_stop, record=lockstep.record)
         except NotBatchable:
             groups.pop(key, None)        # its stacked optimizer (if any) is stale after one-by-one rounds
-    return [run.train(step) for run in runs]
+        except Cancelled:
+            if lockstep.end_job is None or lockstep.live():
+                raise
+            return [None] * len(runs)    # every job was cancelled (and ended) during the round
+        else:
+            return histories
+    histories = []
+    for run in runs:
+        job = lockstep.job_of[id(run)]
+        history: list = []
+        if not job.ended:
+            lockstep.guarded(job, lambda: history.extend(run.train(step)))
+        histories.append(history if history and not job.ended else None)
+    return histories

@@ -17,7 +17,7 @@ and back after every epoch (:meth:`StackedModel.write_back`), in place.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..loop import RepeatRun, round_generator
 from ..plan import RoundPlan
@@ -29,7 +29,8 @@ from .trainer import StackedCallbacks, train_stacked
 
 
 class SeedGroup:
-    """Repeats of one job (same model, data, training section) trained as one batched model."""
+    """Repeats (of one job, or of seed peers) with one model, data and training section, trained
+    as one batched model."""
 
     def __init__(self, runs: Sequence[RepeatRun]):
         self.runs = list(runs)
@@ -51,8 +52,15 @@ class SeedGroup:
                                f"({', '.join(f'{d:.4g}' for d in ds)}), so their LR schedules differ")
         return step.lr.function(first.schedule, first.steps, ds[0])
 
-    def train(self, step: RoundPlan) -> list[list[EpochStats]]:
-        """Train the round for every repeat; one history per repeat (in group order)."""
+    def train(self, step: RoundPlan, should_stop: Callable[[], bool] | None = None,
+              record: Callable[[RepeatRun, RoundPlan, EpochStats, int], None] | None = None) -> list[list[EpochStats]]:
+        """Train the round for every repeat; one history per repeat (in group order).
+
+        ``should_stop`` (default: the first repeat's job's) is polled between steps;
+        ``record(run, step, stats, epoch)`` (default ``run.record_epoch``) runs for each repeat
+        after every epoch, once its weights are back in ``run.model``."""
+        should_stop = should_stop or self.runs[0].ctx.should_stop
+        record = record or (lambda run, step_, stats, epoch: run.record_epoch(step_, stats, epoch))
         runs, stacked = self.runs, self.stacked
         cfg = runs[0].config.training
         lr_at = self.lr_function(step)
@@ -75,12 +83,12 @@ class SeedGroup:
             done[0] += 1
             stacked.write_back([r.model for r in runs])
             for r, stats in zip(runs, all_stats):
-                r.record_epoch(step, stats, done[0])
+                record(r, step, stats, done[0])
 
         histories = train_stacked(stacked, runs[0].data, cfg, step.schedule_epochs(), lr_at,
                                   [round_generator(r.seed, step.index) for r in runs], masks=masks,
                                   optimizer=optimizer,
-                                  callbacks=StackedCallbacks(should_stop=runs[0].ctx.should_stop,
+                                  callbacks=StackedCallbacks(should_stop=should_stop,
                                                              after_epoch=after_epoch))
         stacked.write_back([r.model for r in runs])
         if optimizer is not None:           # each repeat's own state, for finish_round to save

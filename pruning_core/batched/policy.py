@@ -49,6 +49,8 @@ BATCHABLE_MODELS = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6")
 MEASURED: dict[tuple[str, str], dict[int, float]] = {
     ("cpu", "lenet300_100"): {1: 1.48, 2: 1.42, 5: 1.14},     # Fashion-MNIST, one epoch, NAdam, batch 60
 }
+#: The most repeats a worker trains as one batched model (its own and its seed peers' together).
+MAX_SEEDS_TOGETHER = 16
 #: Batching is chosen when the measured ratio is below this: a saving of more than 20 %, larger
 #: than the run-to-run noise of the CPU figures (the same N = 5 ratio measured 0.86 and 1.14).
 MARGIN = 0.8

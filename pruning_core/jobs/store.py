@@ -217,27 +217,52 @@ class JobStore(SweepRecords, JobRemoval):
         Unreadable records are skipped: they are listed as unreadable and never block the queue.
         A job whose dense round 0 another running job is training now waits until that round is
         published (:mod:`pruning_core.dense`), so it reuses it instead of training it again."""
-        from ..dense import published
-
         with self._jobs.transact():
-            queued, training = [], set()
-            for job_id, _ in self._keys():
-                try:
-                    record = self._read(job_id) if job_id is not None else None
-                except CorruptRecord:
-                    continue
-                if record is None:
-                    continue
-                if record["status"] == "queued":
-                    if (record.get("executor") or LOCAL) == LOCAL:
-                        queued.append(record)
-                elif self._with_liveness(record)["status"] == "running":
-                    training |= {k for k in record.get("dense_keys") or [] if k and not published(self.root, k)}
-            waiting = [r for r in queued if training & set(r.get("dense_keys") or [])]
-            ready = [r for r in queued if r not in waiting]
+            ready = self._ready()
             if not ready:
                 return None
             return self._take(min(ready, key=lambda r: r["created"]), worker_pid, device)
+
+    @guarded("read")
+    def seed_peers(self, record: dict) -> list[dict]:
+        """The queued jobs :meth:`claim_next` could take now that are seed peers of ``record``
+        (:mod:`~pruning_core.jobs.peers`: one sweep, configs equal but for the seed), oldest first."""
+        from .peers import are_seed_peers
+
+        with self._jobs.transact():
+            ready = [r for r in self._ready() if r["id"] != record["id"] and are_seed_peers(record, r)]
+        return sorted(ready, key=lambda r: r["created"])
+
+    @guarded("written")
+    def claim_seed_peers(self, record: dict, worker_pid: int, limit: int, device: str | None = None) -> list[dict]:
+        """Atomically take up to ``limit`` of :meth:`seed_peers` for this worker (oldest first);
+        those another worker took meanwhile are not among them."""
+        from .peers import are_seed_peers
+
+        with self._jobs.transact():
+            ready = [r for r in self._ready() if r["id"] != record["id"] and are_seed_peers(record, r)]
+            chosen = sorted(ready, key=lambda r: r["created"])[:max(0, limit)]
+            return [self._take(r, worker_pid, device) for r in chosen]
+
+    def _ready(self) -> list[dict]:
+        """The readable queued jobs of the store's worker (``local``) not waiting for a dense
+        round 0 that a running job trains now (inside a transaction)."""
+        from ..dense import published
+
+        queued, training = [], set()
+        for job_id, _ in self._keys():
+            try:
+                record = self._read(job_id) if job_id is not None else None
+            except CorruptRecord:
+                continue
+            if record is None:
+                continue
+            if record["status"] == "queued":
+                if (record.get("executor") or LOCAL) == LOCAL:
+                    queued.append(record)
+            elif self._with_liveness(record)["status"] == "running":
+                training |= {k for k in record.get("dense_keys") or [] if k and not published(self.root, k)}
+        return [r for r in queued if not training & set(r.get("dense_keys") or [])]
 
     @guarded("written")
     def claim(self, job_id: str, worker_pid: int, device: str | None = None) -> dict | None:

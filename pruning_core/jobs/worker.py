@@ -1,4 +1,5 @@
-"""The worker process: claims queued jobs from the store and runs them, one at a time.
+"""The worker process: claims queued jobs from the store and runs them, one at a time (with the
+seed peers of a sweep's job where training them together pays: :func:`~pruning_core.runner.run_claimed`).
 
 Started detached by the app (``python -m pruning_core worker``, its own process session, so a
 browser refresh or an app restart does not kill it). It exits after ``idle_exit_seconds`` with
@@ -103,7 +104,7 @@ def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = N
     With ``lock`` (a lone worker), it lets go of the lock before leaving and looks at the queue
     once more: a job submitted while it was deciding to leave either sees no worker (and its
     submitter starts one) or is seen here (and this worker takes the lock back and runs it)."""
-    from ..runner import run
+    from ..runner import run_claimed
 
     idle_since = time.monotonic()
     while True:
@@ -125,17 +126,22 @@ def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = N
                 return 0
             idle_since = time.monotonic()
             continue
-        board = None
-        if record.get("tensorboard"):         # TensorBoard files written from the job's events as they come
+        boards: list = []
+
+        def sink_for(job: dict):
+            """TensorBoard files written from a job's events as they come, where it asked for them."""
+            if not job.get("tensorboard"):
+                return None
             from ..tensorboard import run_sink
-            board = run_sink(store.root, None)
+            boards.append(run_sink(store.root, None))
+            return boards[-1]
+
         try:
-            run(record["config"], board, cache_dir=store.root, job_id=record["id"],
-                resume=bool(record.get("resume")), origin=record["origin"])
+            run_claimed(store, record, sink_for)      # with its sweep's seed peers where batching pays
         except Exception as exc:  # recorded in the job by run(); keep serving the queue
             _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
         finally:
-            if board is not None:
+            for board in boards:
                 board.close()
         try:
             store.purge_deleted()            # a job deleted while it ran goes now that it stopped

@@ -1,0 +1,195 @@
+"""Seed peers of a sweep trained together (issue 11): the jobs of one sweep that differ only in
+seed are claimed together by the worker where seed batching pays, trained as one batched model,
+and end one by one — a cancelled or failing job ends alone while the others go on, and nothing is
+written for it afterwards.
+
+Expectations are those of the one-by-one sweep: sparsities exactly, accuracies to one test image of
+the 360 digits (float summation order differs in the batched products; see test_seed_batching.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pruning_core.jobs.peers import are_seed_peers, seedless_key
+from pruning_core.jobs.store import JobStore
+from pruning_core.runner import load_result, run_claimed
+from pruning_core.sweeps import Axis, expand, queue_sweep
+
+TINY = {"training": {"epochs": 2, "batch_size": 100}, "algorithm": {"rounds": 2, "rewind_epoch": 1}}
+ONE_IMAGE = 1 / 360 + 1e-9
+
+
+def queued(root, axes, base=TINY, executor="local") -> dict:
+    return queue_sweep(expand(base, [Axis(field, tuple(values)) for field, values in axes.items()]), root,
+                       origin="test", executor=executor)
+
+
+def serve_all(store: JobStore, sink_for=lambda record: None) -> list[list[str]]:
+    """Claim and run every queued job as the worker does; the job ids each claim ran."""
+    batches = []
+    while (record := store.claim_next(worker_pid=1)) is not None:
+        before = {j["id"] for j in store.list_jobs() if j["status"] == "queued"}
+        run_claimed(store, record, sink_for)
+        after = {j["id"] for j in store.list_jobs() if j["status"] == "queued"}
+        batches.append([record["id"], *sorted(before - after)])
+    return batches
+
+
+def rounds_of(root, job: str):
+    frame = load_result(job, cache_dir=root).rounds
+    return frame.sort_values(["repeat", "round"]).reset_index(drop=True)
+
+
+# ---- who is a seed peer ------------------------------------------------------------------------
+
+def test_seed_peers_are_jobs_of_one_sweep_whose_configs_differ_only_in_seed():
+    a = {"sweep": "s1", "plugins": [], "config": {"seed": 0, "training": {"lr": 0.1}, "repeats": 1}}
+    assert are_seed_peers(a, {**a, "config": {**a["config"], "seed": 7}})
+    assert not are_seed_peers(a, {**a, "config": {**a["config"], "training": {"lr": 0.2}}})
+    assert not are_seed_peers(a, {**a, "sweep": "s2"})                      # another sweep
+    assert not are_seed_peers({**a, "sweep": None}, {**a, "sweep": None})  # not a sweep's jobs
+    assert not are_seed_peers(a, {**a, "plugins": ["mine.py"]})           # other plug-in code
+    assert seedless_key({"seed": 1, "b": 2, "a": 1}) == '{"a": 1, "b": 2}'
+
+
+def test_the_store_finds_and_claims_the_ready_seed_peers_only(tmp_path):
+    sweep = queued(tmp_path, {"pruner.score": ["magnitude", "random"], "seed": [0, 1, 2]})
+    other = queued(tmp_path, {"seed": [5]})                                # same config, another sweep
+    with JobStore(tmp_path) as store:
+        jobs = {tuple(store.get_job(j)["axes"].values()): store.get_job(j) for j in sweep["jobs"]}
+        first = jobs[("magnitude", 0)]
+        peers = store.seed_peers(first)
+        assert [p["id"] for p in peers] == [jobs[("magnitude", 1)]["id"], jobs[("magnitude", 2)]["id"]]
+        assert other["jobs"][0] not in [p["id"] for p in peers]
+        claimed = store.claim_seed_peers(first, worker_pid=7, limit=1, device="cpu")
+        assert [c["id"] for c in claimed] == [jobs[("magnitude", 1)]["id"]]       # the oldest, up to the limit
+        assert store.get_job(claimed[0]["id"])["status"] == "running"
+        assert store.get_job(claimed[0]["id"])["worker_pid"] == 7
+        assert [p["id"] for p in store.seed_peers(first)] == [jobs[("magnitude", 2)]["id"]]
+        store.request_cancel(jobs[("magnitude", 2)]["id"])
+        assert store.claim_seed_peers(first, worker_pid=7, limit=5) == []          # none queued any more
+
+
+# ---- trained together, equal to one by one --------------------------------------------------------
+
+def test_a_sweeps_seed_peers_train_together_and_equal_the_one_by_one_sweep(tmp_path, monkeypatch):
+    """Three seeds, batching off (one claim per job) and on (one claim for all three): the same
+    rounds, and the batched jobs say so in their run_started events."""
+    monkeypatch.setenv("PRUNELAB_SHARE_DENSE", "0")
+    results = {}
+    for setting in ("off", "on"):
+        monkeypatch.setenv("PRUNELAB_SEED_BATCHING", setting)
+        root = tmp_path / setting
+        sweep = queued(root, {"seed": [0, 1, 2]})
+        with JobStore(root) as store:
+            batches = serve_all(store)
+            assert [store.get_job(j)["status"] for j in sweep["jobs"]] == ["finished"] * 3
+            started = [e["seeds_together"] for j in sweep["jobs"] for e in store.events(j) if e["type"] == "run_started"]
+        assert batches == ([[j] for j in sweep["jobs"]] if setting == "off" else [sweep["jobs"]])
+        assert started == [setting == "on"] * 3
+        results[setting] = [rounds_of(root, j) for j in sweep["jobs"]]
+    for off, on in zip(results["off"], results["on"]):
+        assert list(on["round"]) == [0, 1, 2] and list(on["seed"]) == list(off["seed"])
+        assert list(on["remaining_weights"]) == list(off["remaining_weights"])
+        assert (on["test_accuracy"] - off["test_accuracy"]).abs().max() <= ONE_IMAGE
+
+
+def test_at_most_max_seeds_together_are_claimed(tmp_path, monkeypatch):
+    from pruning_core.batched import policy
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    monkeypatch.setattr(policy, "MAX_SEEDS_TOGETHER", 2)
+    base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
+    sweep = queued(tmp_path, {"seed": [0, 1, 2]}, base=base)
+    with JobStore(tmp_path) as store:
+        assert serve_all(store) == [sweep["jobs"][:2], sweep["jobs"][2:]]
+
+
+def test_jobs_of_a_sweep_over_another_field_are_not_peers(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
+    sweep = queued(tmp_path, {"algorithm.rate": [0.2, 0.5]}, base=base)
+    with JobStore(tmp_path) as store:
+        assert serve_all(store) == [[j] for j in sweep["jobs"]]
+
+
+# ---- each job ends on its own ------------------------------------------------------------------------
+
+def _trip_on(job: str, round_index: int, action):
+    """A sink for ``job`` that calls ``action()`` on its first epoch event of ``round_index``."""
+    fired = []
+
+    def sink(event):
+        if event["type"] == "epoch" and event["round"] == round_index and not fired:
+            fired.append(True)
+            action()
+    return lambda record: sink if record["id"] == job else None
+
+
+def test_cancelling_one_peer_ends_it_alone_and_resuming_it_loses_nothing(tmp_path, monkeypatch):
+    """Seed 1 is cancelled after its round 1 (the stop is seen at the first step of round 2): it
+    ends ``cancelled`` with rounds 0 and 1 kept and nothing of round 2 written; seeds 0 and 2 finish every round, equal to the sweep run one by one; seed 1
+    resumed alone then equals its one-by-one run as well."""
+    from pruning_core import job_session
+    monkeypatch.setattr(job_session, "HEARTBEAT_SECONDS", 0.0)     # poll the store at every step
+    monkeypatch.setenv("PRUNELAB_SHARE_DENSE", "0")
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "off")
+    reference = queued(tmp_path / "ref", {"seed": [0, 1, 2]})
+    with JobStore(tmp_path / "ref") as store:
+        serve_all(store)
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    sweep = queued(tmp_path / "on", {"seed": [0, 1, 2]})
+    victim = sweep["jobs"][1]
+    with JobStore(tmp_path / "on") as store:
+        assert serve_all(store, _trip_on(victim, 1, lambda: store.request_cancel(victim))) == [sweep["jobs"]]
+        states = {j: store.get_job(j)["status"] for j in sweep["jobs"]}
+        events = store.events(victim)
+        assert states == {sweep["jobs"][0]: "finished", victim: "cancelled", sweep["jobs"][2]: "finished"}
+        assert events[-1]["type"] == "run_cancelled"                       # nothing after its end
+        assert [e["round"] for e in events if e["type"] == "round"] == [0, 1]
+        files = store.run_dir(victim).repeat(0)
+        assert files.committed()["round"] == 1 and list(files.mask_files()) == [0, 1]
+        for mine, ref in zip(sweep["jobs"][::2], reference["jobs"][::2]):
+            a, b = rounds_of(tmp_path / "on", mine), rounds_of(tmp_path / "ref", ref)
+            assert list(a["remaining_weights"]) == list(b["remaining_weights"])
+            assert (a["test_accuracy"] - b["test_accuracy"]).abs().max() <= ONE_IMAGE
+        store.requeue(victim)
+        assert serve_all(store) == [[victim]]
+        assert store.get_job(victim)["status"] == "finished"
+    a, b = rounds_of(tmp_path / "on", victim), rounds_of(tmp_path / "ref", reference["jobs"][1])
+    assert list(a["round"]) == [0, 1, 2] and list(a["remaining_weights"]) == list(b["remaining_weights"])
+    assert (a["test_accuracy"] - b["test_accuracy"]).abs().max() <= ONE_IMAGE
+
+
+def test_a_peer_that_fails_in_its_own_step_fails_alone(tmp_path, monkeypatch):
+    """An exception while recording one job's epoch (here its event callback) fails that job, with
+    the reason; the other peers finish."""
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+
+    def boom():
+        raise RuntimeError("the sink of seed 0 broke")
+    sweep = queued(tmp_path, {"seed": [0, 1]})
+    with JobStore(tmp_path) as store:
+        serve_all(store, _trip_on(sweep["jobs"][0], 1, boom))
+        failed, fine = (store.get_job(j) for j in sweep["jobs"])
+        assert failed["status"] == "failed" and failed["error"] == "RuntimeError: the sink of seed 0 broke"
+        assert "boom" in failed["traceback"]
+        assert fine["status"] == "finished"
+        assert [e["round"] for e in store.events(fine["id"]) if e["type"] == "round"] == [0, 1, 2]
+
+
+def test_a_failure_of_the_shared_training_fails_every_peer(tmp_path, monkeypatch):
+    from pruning_core.batched import group
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+
+    def broken(*args, **kwargs):
+        raise MemoryError("out of device memory")
+    monkeypatch.setattr(group, "train_stacked", broken)
+    sweep = queued(tmp_path, {"seed": [0, 1]})
+    with JobStore(tmp_path) as store:
+        record = store.claim_next(worker_pid=1)
+        with pytest.raises(MemoryError):
+            run_claimed(store, record, lambda r: None)
+        for job in sweep["jobs"]:
+            assert store.get_job(job)["status"] == "failed"
+            assert store.get_job(job)["error"] == "MemoryError: out of device memory"
