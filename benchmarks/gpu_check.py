@@ -15,6 +15,9 @@ Checks (each PASS/FAIL; the exit status is 1 if any fails):
                        step counters exempt, as they are on the CPU in a CUDA run too)
 * ``bf16_accuracy``    bf16 autocast ends within 0.5 accuracy points of float32 (same seed, same data)
 * ``worker_device``    the job worker runs a job on the device and the job record's device names it
+* ``seed_peers``       a sweep over 3 seeds served by the worker with seed batching on (the peers claimed
+                       together, one batched model) equals it served with batching off: every job
+                       finished, sparsities equal, accuracies within 1 point; both wall times reported
 
 Figures (a table, then JSON): the CPU epoch of LeNet-300-100 at batch 128 against the matrix-product
 floor, the masked/unmasked step, the engine's NAdam step against torch's, the global threshold over ResNet-50's 25.5 M weights, a 20-round
@@ -194,6 +197,50 @@ def check_worker(device, tmp) -> dict:
             "status": record["status"], "device": record.get("device"), "expected": want}
 
 
+def check_seed_peers(device, tmp, seeds=(0, 1, 2)) -> dict:
+    """A sweep over seeds on the device, served by the worker (in this process) with seed batching
+    off (one job per claim), then on (the seed peers claimed together, one batched model): every
+    job finished, the batched ones say so, sparsities equal, accuracies within 1 point (bf16 on
+    CUDA sums in another order). Wall times of both serve calls are reported."""
+    from pruning_core.batched.policy import ENV
+    from pruning_core.jobs.store import JobStore
+    from pruning_core.jobs.worker import serve
+    from pruning_core.runner import load_result
+    from pruning_core.sweeps import Axis, expand, queue_sweep
+
+    base = {"device": "cuda" if device.type == "cuda" else "cpu", "training": {"epochs": 2, "batch_size": 100},
+            "algorithm": {"rounds": 2, "rewind_epoch": 1}}
+    rounds, seconds, together = {}, {}, {}
+    before = os.environ.get(ENV)
+    try:
+        for setting in ("off", "on"):
+            os.environ[ENV] = setting
+            root = tmp / f"peers-{setting}"
+            sweep = queue_sweep(expand(base, [Axis("seed", tuple(seeds))]), root, origin="api")
+            with JobStore(root) as store:
+                start = time.perf_counter()
+                serve(store, idle_exit_seconds=0.1)
+                seconds[setting] = time.perf_counter() - start
+                together[setting] = [e["seeds_together"] for j in sweep["jobs"] for e in store.events(j)
+                                     if e["type"] == "run_started"]
+                statuses = [store.get_job(j)["status"] for j in sweep["jobs"]]
+            if statuses != ["finished"] * len(seeds):
+                return {"ok": False, "error": f"batching {setting}: statuses {statuses}"}
+            rounds[setting] = [load_result(j, cache_dir=root).rounds.sort_values("round") for j in sweep["jobs"]]
+    finally:
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
+    same_sparsity = all(list(a["remaining_weights"]) == list(b["remaining_weights"])
+                        for a, b in zip(rounds["off"], rounds["on"]))
+    gap = max(float((a["test_accuracy"] - b["test_accuracy"]).abs().max()) for a, b in zip(rounds["off"], rounds["on"]))
+    ok = same_sparsity and gap <= 0.01 and together == {"off": [False] * len(seeds), "on": [True] * len(seeds)}
+    return {"ok": ok, "same_sparsity": same_sparsity, "max_accuracy_gap": gap, "seeds_together": together["on"],
+            "one_by_one_s": seconds["off"], "together_s": seconds["on"],
+            "together_over_one_by_one": seconds["on"] / seconds["off"]}
+
+
 # ----------------------------------------------------------------------------- figures
 def figure_cpu_epoch(n_train, repeats) -> dict:
     """CPU: the engine's epoch (batch 128, pruned 20 %) vs the matrix-product floor, masked vs unmasked."""
@@ -332,6 +379,7 @@ def main(argv=None) -> int:
         bf16_data = data if gpu else subset(data, min(4000, data.n_train), min(2000, data.n_test))
         step("checks", "bf16_accuracy", lambda: check_bf16(device, bf16_data, epochs=4 if gpu else 3))
         step("checks", "worker_device", lambda: check_worker(device, tmp))
+        step("checks", "seed_peers", lambda: check_seed_peers(device, tmp))
         if not args.skip_figures:
             step("figures", "cpu_epoch_vs_floor", lambda: figure_cpu_epoch(60_000 if gpu else 6_000, 3 if gpu else 1))
             step("figures", "nadam_step", lambda: figure_nadam_step(device, 200 if gpu else 50))
@@ -365,6 +413,11 @@ def print_table(out) -> None:
         t = f["nadam_step"]
         rows.append(("NAdam step, engine / torch's NAdam", f"{t['engine_us']:.0f} us / {t['torch_nadam_us']:.0f} us",
                      f"{t['torch_over_engine']:.2f}x faster", ""))
+    peers = out["checks"].get("seed_peers", {})
+    if "together_s" in peers:
+        rows.append((f"sweep of {len(peers['seeds_together'])} seeds (digits), together / one by one",
+                     f"{peers['together_s']:.1f} s / {peers['one_by_one_s']:.1f} s",
+                     f"{peers['together_over_one_by_one']:.2f}x", ""))
     if "global_threshold_25M" in f and "error" not in f["global_threshold_25M"]:
         t = f["global_threshold_25M"]
         rows.append((f"global threshold, {t['weights'] / 1e6:.1f} M weights", f"{t['seconds'] * 1e3:.1f} ms", "",

@@ -19,7 +19,8 @@ def test_gpu_check_reduced_cpu_mode(tmp_path):
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     result = json.loads(out.read_text())
     assert result["mode"] == "cpu-reduced"
-    assert set(result["checks"]) == {"imp_sparsities", "no_sync", "pruned_zero", "bf16_accuracy", "worker_device"}
+    assert set(result["checks"]) == {"imp_sparsities", "no_sync", "pruned_zero", "bf16_accuracy", "worker_device",
+                                       "seed_peers"}
     assert all(c["ok"] for c in result["checks"].values()), result["checks"]
     assert result["checks"]["no_sync"]["host_reads"] == {} and result["checks"]["no_sync"]["steps"] > 0
     figures = result["figures"]
