@@ -220,9 +220,10 @@ class RepeatRun:
         if state is not None:
             self.model.load_state_dict(state)
 
-    def train(self, step: RoundPlan) -> list[EpochStats]:
+    def train(self, step: RoundPlan, should_stop: Callable[[], bool] | None = None) -> list[EpochStats]:
         """Train the round's epochs (round 0 dense, others with the masks enforced after every
-        step), emitting one ``epoch`` event per epoch and saving the planned checkpoints."""
+        step), emitting one ``epoch`` event per epoch and saving the planned checkpoints.
+        ``should_stop`` (default: the job's) is polled between steps."""
         lr_at = step.lr.function(self.schedule, self.steps, self.d if (step.lr.scaled and self.d is not None) else 1.0)
         optimizer = None
         if step.optimizer == "shared":
@@ -237,7 +238,7 @@ class RepeatRun:
             done[0] += 1
             self.record_epoch(step, stats, done[0])
 
-        callbacks = TrainCallbacks(should_stop=self.ctx.should_stop, after_epoch=after_epoch)
+        callbacks = TrainCallbacks(should_stop=should_stop or self.ctx.should_stop, after_epoch=after_epoch)
         return train_epochs(self.model, self.data, self.config.training, step.schedule_epochs(), lr_at,
                             round_generator(self.seed, step.index), enforcer=enforcer, optimizer=optimizer,
                             callbacks=callbacks)

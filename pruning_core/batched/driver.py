@@ -71,9 +71,11 @@ class _Lockstep:
         self.job_of: dict[int, _Job] = {}            # id(RepeatRun) -> its job
 
     def end(self, job: _Job, exc: BaseException) -> None:
-        """End ``job`` with ``exc`` (re-raised when there is no ``end_job``)."""
+        """End ``job`` with ``exc`` (re-raised when there is no ``end_job``); once."""
         if self.end_job is None:
             raise exc
+        if job.ended:
+            return
         job.ended = True
         self.end_job(job.ctx, exc)
 
@@ -91,6 +93,14 @@ class _Lockstep:
             if job.ctx.should_stop():
                 self.end(job, Cancelled())
         return not self.live()
+
+    def should_stop_alone(self, job: _Job) -> Callable[[], bool]:
+        """The poll while ``job`` trains by itself: every live job's own poll (so the others keep
+        their heartbeat, and a Stop ends them at once), True when ``job`` has ended."""
+        def poll() -> bool:
+            self.should_stop()
+            return job.ended
+        return poll
 
     def record(self, run: RepeatRun, step, stats, epoch: int) -> None:
         job = self.job_of[id(run)]
@@ -177,6 +187,7 @@ def _train_round(lockstep: _Lockstep, runs: list[RepeatRun], step, groups: dict[
         job = lockstep.job_of[id(run)]
         history: list = []
         if not job.ended:
-            lockstep.guarded(job, lambda: history.extend(run.train(step)))
+            poll = lockstep.should_stop_alone(job) if lockstep.end_job is not None else None
+            lockstep.guarded(job, lambda: history.extend(run.train(step, should_stop=poll)))
         histories.append(history if history and not job.ended else None)
     return histories

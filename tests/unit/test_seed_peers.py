@@ -193,3 +193,29 @@ def test_a_failure_of_the_shared_training_fails_every_peer(tmp_path, monkeypatch
         for job in sweep["jobs"]:
             assert store.get_job(job)["status"] == "failed"
             assert store.get_job(job)["error"] == "MemoryError: out of device memory"
+
+
+def test_a_round_trained_job_by_job_still_ends_a_cancelled_peer_at_once(tmp_path, monkeypatch):
+    """ALLR's d differs between the seeds, so round 1 is trained one job after the other. A Stop
+    of seed 1 after seed 0's first epoch of round 1 ends seed 1 during seed 0's second epoch (its
+    ``run_cancelled`` comes before that epoch's event), not when its own turn comes; seed 0 finishes."""
+    from pruning_core import job_session
+    from pruning_core.loop import RepeatRun
+    monkeypatch.setattr(job_session, "HEARTBEAT_SECONDS", 0.0)
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    alone = []
+    train = RepeatRun.train
+    monkeypatch.setattr(RepeatRun, "train", lambda self, step, should_stop=None: alone.append(
+        (self.seed, step.index)) or train(self, step, should_stop))
+    base = {"training": {"epochs": 4, "batch_size": 100},       # d₂ = 2/4 < d₁ (about 0.78): d differs
+            "algorithm": {"rounds": 1, "rate": 0.9, "rewind_epoch": 2, "lr_policy": {"name": "allr"}}}
+    sweep = queued(tmp_path, {"seed": [0, 1]}, base=base)
+    first, victim = sweep["jobs"]
+    with JobStore(tmp_path) as store:
+        serve_all(store, _trip_on(first, 1, lambda: store.request_cancel(victim)))
+        assert (0, 1) in alone                                             # round 1: job by job
+        assert [store.get_job(j)["status"] for j in sweep["jobs"]] == ["finished", "cancelled"]
+        cancelled_at = [e["time"] for e in store.events(victim) if e["type"] == "run_cancelled"]
+        last_epoch_at = [e["time"] for e in store.events(first) if e["type"] == "epoch" and e["round"] == 1]
+        assert len(last_epoch_at) == 2 and cancelled_at[0] < last_epoch_at[-1]
+        assert not [e for e in store.events(victim) if e["type"] == "epoch" and e["round"] == 1]
