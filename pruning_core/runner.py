@@ -162,9 +162,11 @@ def _claim_peers(store: JobStore, record: dict, ctx: RunContext, sink_for) -> li
     the algorithm runs its repeats in lockstep; their sessions (none: the job trains alone)."""
     from .batched.checks import NotBatchable
     from .batched.driver import check_lockstep
-    from .batched.policy import MAX_SEEDS_TOGETHER, batching_pays, measure_ratio
+    from .batched.policy import MAX_SEEDS_TOGETHER, batching_pays, may_pay, measure_ratio
 
     config, model = ctx.config, ctx.config.model.name
+    if not may_pay(ctx.device, model):           # this CPU: no look at the queue at all
+        return []
     limit = min(len(store.seed_peers(record)), MAX_SEEDS_TOGETHER // config.repeats - 1)
     if limit < 1:
         return []

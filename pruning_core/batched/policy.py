@@ -80,6 +80,13 @@ def batching_pays(device: torch.device | str, model_name: str, n: int,
     return figures[nearest] < MARGIN
 
 
+def may_pay(device: torch.device | str, model_name: str) -> bool:
+    """Whether batching could pay for some number of repeats (2 … ``MAX_SEEDS_TOGETHER``) of
+    ``model_name`` on ``device``, without measuring: False where it never does (this CPU, a
+    model with batch norm, batching off), so the worker need not even look for seed peers."""
+    return any(batching_pays(device, model_name, n) for n in range(2, MAX_SEEDS_TOGETHER + 1))
+
+
 _RATIOS: dict[tuple, float] = {}
 
 
@@ -129,5 +136,5 @@ def train_repeats_batched(runs, step, group: SeedGroup | None = None):
     return group.train(step), group
 
 
-__all__ = ["BATCHABLE_MODELS", "ENV", "MEASURED", "NotBatchable", "batching_pays", "measure_ratio",
-           "train_repeats_batched"]
+__all__ = ["BATCHABLE_MODELS", "ENV", "MAX_SEEDS_TOGETHER", "MEASURED", "NotBatchable", "batching_pays",
+           "may_pay", "measure_ratio", "train_repeats_batched"]

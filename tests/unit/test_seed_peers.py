@@ -219,3 +219,20 @@ def test_a_round_trained_job_by_job_still_ends_a_cancelled_peer_at_once(tmp_path
         last_epoch_at = [e["time"] for e in store.events(first) if e["type"] == "epoch" and e["round"] == 1]
         assert len(last_epoch_at) == 2 and cancelled_at[0] < last_epoch_at[-1]
         assert not [e for e in store.events(victim) if e["type"] == "epoch" and e["round"] == 1]
+
+
+def test_where_batching_never_pays_the_worker_does_not_look_for_peers(tmp_path, monkeypatch):
+    """On this CPU (the stored figure says no for every N) a sweep's job runs alone, and the queue
+    is not even scanned for its peers."""
+    from pruning_core.batched.policy import may_pay
+    monkeypatch.delenv("PRUNELAB_SEED_BATCHING", raising=False)
+    assert not may_pay("cpu", "lenet300_100") and may_pay("cuda", "lenet300_100")
+    assert not may_pay("cuda", "resnet20")                                  # batch norm: never batched
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    assert may_pay("cpu", "lenet300_100")
+    monkeypatch.delenv("PRUNELAB_SEED_BATCHING")
+    base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
+    sweep = queued(tmp_path, {"seed": [0, 1]}, base=base)
+    monkeypatch.setattr(JobStore, "seed_peers", lambda self, record: pytest.fail("looked for peers"))
+    with JobStore(tmp_path) as store:
+        assert serve_all(store) == [[j] for j in sweep["jobs"]]
