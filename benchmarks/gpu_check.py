@@ -199,7 +199,7 @@ def check_worker(device, tmp) -> dict:
 
 def check_seed_peers(device, tmp, seeds=(0, 1, 2)) -> dict:
     """A sweep over seeds on the device, served by the worker (in this process) with seed batching
-    off (one job per claim), then on (the seed peers claimed together, one batched model): every
+    off (one job per claim), then on (the peers claimed together, one batched model): every
     job finished, the batched ones say so, sparsities equal, accuracies within 1 point (bf16 on
     CUDA sums in another order). Wall times of both serve calls are reported."""
     from pruning_core.batched.policy import ENV

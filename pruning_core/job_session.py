@@ -1,8 +1,8 @@
 """One job record while it runs: its events, heartbeat and cancel flag, progress, and its end.
 
 :class:`JobSession` is what :func:`pruning_core.runner.run` does around the training of one job,
-kept apart so that several jobs can run in one process together (seed peers of a sweep trained as
-one batched model): each has its own session, and each ends on its own — finished, cancelled, or
+kept apart so that several jobs can run in one process together (lockstep peers of a sweep trained
+as one batched model): each has its own session, and each ends on its own — finished, cancelled, or
 failed with the reason written into its record.
 """
 

@@ -3,8 +3,8 @@
 :func:`run` is the one entry point the CLI and notebooks share. It creates a job record in the
 store (or continues a given one), streams every event to the store and to an optional callback,
 and returns a :class:`RunResult` with the rounds and epochs as DataFrames. The worker runs the
-jobs it claims with :func:`run_claimed`: the same run, trained together with the job's seed peers
-where that pays.
+jobs it claims with :func:`run_claimed`: the same run, trained together with the job's lockstep
+peers where that pays.
 Whatever happens — success, cancellation, an exception — the finished rounds stay in the store
 and the run folder, and the job record says how it ended.
 """
@@ -92,12 +92,13 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
 
 
 def run_claimed(store: JobStore, record: dict, sink_for: Callable[[dict], Callable[[Event], None] | None]) -> None:
-    """Run a job the worker has claimed (``store.claim_next``), with its seed peers where that pays.
+    """Run a job the worker has claimed (``store.claim_next``), with its lockstep peers where that pays.
 
-    The seed peers of a sweep's job are the queued jobs of the same sweep whose configs differ
-    from it only in ``seed`` (:mod:`pruning_core.jobs.peers`). Where seed batching pays on the
-    job's device for all their repeats together (:mod:`pruning_core.batched.policy`), this claims
-    them too and trains every repeat of every job as one batched model; each job keeps its own
+    The peers of a sweep's job are the queued jobs of the same sweep that train in lockstep with
+    it (:mod:`pruning_core.lockstep`: the same model, data, training recipe and round schedule;
+    seeds, pruners, rates and treatments may differ). Where seed batching pays on the job's
+    device for all their repeats together (:mod:`pruning_core.batched.policy`), this claims them
+    too and trains every repeat of every job as one batched model; each job keeps its own
     events, folder, heartbeat, cancel button and ending. Otherwise the job runs alone, as
     :func:`run` runs it. ``sink_for(record)`` gives each job's event callback (or None)."""
     job = _session(store, record, sink_for)
@@ -105,14 +106,14 @@ def run_claimed(store: JobStore, record: dict, sink_for: Callable[[dict], Callab
     _run_job(job, _share_dense(None), claim_peers=peers)
 
 
-def _session(store: JobStore, record: dict, sink_for) -> JobSession:
-    """A session for a claimed job record: its plug-ins loaded and its config validated (a config
-    that no longer loads fails the job, with the reason)."""
+def _session(store: JobStore, record: dict, sink_for, check: bool = True) -> JobSession:
+    """A session for a job record: its plug-ins loaded and its config validated (with ``check``,
+    for a claimed job, a config that no longer loads fails the job, with the reason)."""
     try:
         load_plugins(record.get("plugins") or [])
         config = Config.from_dict(record["config"])
     except Exception as exc:
-        if not isinstance(exc, (KeyError, StoreError)):
+        if check and not isinstance(exc, (KeyError, StoreError)):
             record_failure(store, record["id"], exc, emit=lambda *a, **k: None)
         raise
     return JobSession(store, config, record["id"], on_event=sink_for(record), resume=bool(record.get("resume")),
@@ -157,32 +158,46 @@ def _run_job(job: JobSession, share_dense: bool,
 
 
 def _claim_peers(store: JobStore, record: dict, ctx: RunContext, sink_for) -> list[JobSession]:
-    """Claim the queued seed peers of ``record`` that train with it (at most
-    ``MAX_SEEDS_TOGETHER`` repeats in all), when seed batching pays for them on this device and
-    the algorithm runs its repeats in lockstep; their sessions (none: the job trains alone)."""
-    from .batched.checks import NotBatchable
-    from .batched.driver import check_lockstep
+    """Claim the queued lockstep peers of ``record`` that train with it (at most
+    ``MAX_SEEDS_TOGETHER`` repeats in all), when seed batching pays for them on this device; their
+    sessions (none: the job trains alone).
+
+    A peer is taken only if its lockstep key, computed again with the code that runs, equals the
+    job's, and if none of its repeats' dense round 0 is one that a job already in the group
+    trains (that round is trained once, then reused: :mod:`pruning_core.dense`)."""
     from .batched.policy import MAX_SEEDS_TOGETHER, batching_pays, may_pay, measure_ratio
+    from .dense import published
+    from .lockstep import lockstep_key
 
     config, model = ctx.config, ctx.config.model.name
-    if not may_pay(ctx.device, model):           # this CPU: no look at the queue at all
+    key = lockstep_key(config)
+    if key is None or not may_pay(ctx.device, model):      # this CPU: no look at the queue at all
         return []
-    limit = min(len(store.seed_peers(record)), MAX_SEEDS_TOGETHER // config.repeats - 1)
-    if limit < 1:
+    candidates = store.peers(record)
+    room = min(len(candidates), MAX_SEEDS_TOGETHER // config.repeats - 1)
+    if room < 1:
         return []
-    n = config.repeats * (1 + limit)
-    try:
-        check_lockstep(ctx)
-    except NotBatchable:
-        return []
+    n = config.repeats * (1 + room)
     if not batching_pays(ctx.device, model, n, measure=lambda: measure_ratio(ctx.data, config.training, model, n)):
         return []
-    sessions = []
-    for peer in store.claim_seed_peers(record, os.getpid(), limit, device=device_label(ctx.device)):
-        try:
-            sessions.append(_session(store, peer, sink_for))
-        except Exception:                 # recorded in the peer's job by _session; the others go on
+    sessions, repeats = [], config.repeats
+    untrained = lambda r: {k for k in r.get("dense_keys") or [] if k and not published(store.root, k)}  # noqa: E731
+    dense = untrained(record)
+    for candidate in candidates:
+        keys = untrained(candidate)
+        if keys & dense:
             continue
+        try:
+            peer = _session(store, candidate, sink_for, check=False)
+        except Exception:                     # a config that no longer loads: its own claim will say so
+            continue
+        if lockstep_key(peer.config) != key or repeats + peer.config.repeats > MAX_SEEDS_TOGETHER:
+            continue
+        if store.claim(candidate["id"], os.getpid(), device=device_label(ctx.device)) is None:
+            continue                          # another worker took it meanwhile
+        sessions.append(peer)
+        repeats += peer.config.repeats
+        dense |= keys
     return sessions
 
 

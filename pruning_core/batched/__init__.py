@@ -6,7 +6,7 @@
   and optimizer state, equal to :func:`pruning_core.train.train_epochs` run one by one;
 * :mod:`.optim_state` — per-copy optimizer states ↔ one optimizer over the stacked parameters;
 * :mod:`.group`   — ``RepeatRun.train`` for several repeats at the same round (:class:`~.group.SeedGroup`);
-* :mod:`.driver`  — ``run_repeat`` for several repeats in lockstep, of one job or of a sweep's seed peers
+* :mod:`.driver`  — ``run_repeat`` for several repeats in lockstep, of one job or of a sweep's lockstep peers
   (:func:`~.driver.run_jobs_together`), each job ending on its own;
 * :mod:`.policy`  — whether batching pays on a device (measured), ``train_repeats_batched``.
 

@@ -1,10 +1,12 @@
 """The round loop for several repeats at once: ``run_repeat`` for N repeats, in lockstep.
 
 :func:`run_jobs_together` is :func:`pruning_core.loop.run_repeat` for the repeats of one job or of
-several (seed peers of a sweep, :mod:`pruning_core.jobs.peers`): the same preamble per repeat
-(dense sharing, resume, ``start``), then round by round every repeat that still needs the round
-prunes and treats its weights, the repeats train the round together
-(:class:`~.group.SeedGroup`), and each records its round (``finish_round``). A round the group
+several (lockstep peers of a sweep, :mod:`pruning_core.lockstep`: their rounds train alike, while
+seeds, pruners, rates and treatments may differ): the same preamble per repeat (dense sharing,
+resume, ``start``), then round by round every repeat that still needs the round prunes and treats
+its weights as its own job's plan says, the repeats train the round together
+(:class:`~.group.SeedGroup`), and each records its epochs and its round (``finish_round``) with
+its own job's round plan. A round the group
 cannot batch (ALLR's d differs between the repeats; fewer than two repeats need it) is trained
 repeat by repeat with ``RepeatRun.train``, exactly as ``run_repeat`` would.
 
@@ -31,6 +33,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..algorithms.base import Algorithm
+from ..lockstep import training_shape
 from ..loop import RepeatRun, RunContext, open_repeat
 from ..train import Cancelled
 from .checks import NotBatchable
@@ -61,6 +64,7 @@ class _Job:
         self.shares: list = []
         self.done: list[int | None] = []
         self.ended = False
+        self.step = None                      # the job's own plan of the current round
 
 
 class _Lockstep:
@@ -103,9 +107,10 @@ class _Lockstep:
         return poll
 
     def record(self, run: RepeatRun, step, stats, epoch: int) -> None:
+        """An epoch of ``run`` recorded with its own job's round plan (unless the job ended)."""
         job = self.job_of[id(run)]
         if not job.ended:
-            self.guarded(job, lambda: run.record_epoch(step, stats, epoch))
+            self.guarded(job, lambda: run.record_epoch(job.step, stats, epoch))
 
     def live(self) -> list[_Job]:
         return [job for job in self.jobs if not job.ended]
@@ -114,30 +119,33 @@ class _Lockstep:
 def run_jobs_together(jobs: Sequence[tuple[RunContext, Sequence[int]]], end_job: EndJob | None = None) -> None:
     """Every planned round of the given repeats of each job, training them together.
 
-    The jobs must share the plan's rounds, the model, the data object and the training section
-    (:class:`~.group.SeedGroup` checks the last three). ``end_job``: see the module docstring."""
+    The jobs' plans must train alike round by round (:func:`~pruning_core.lockstep.training_shape`),
+    and the jobs share the model, the data object and the training section (:class:`~.group.SeedGroup`
+    checks those). ``end_job``: see the module docstring."""
     for ctx, _ in jobs:
         check_lockstep(ctx)
-    plan = jobs[0][0].plan
-    if any(ctx.plan != plan for ctx, _ in jobs):
-        raise NotBatchable("jobs trained together need one plan")
+    shapes = [[training_shape(r) for r in ctx.plan.rounds] for ctx, _ in jobs]
+    if any(shape != shapes[0] for shape in shapes):
+        raise NotBatchable("jobs trained together need plans whose rounds train alike")
     lockstep = _Lockstep([_Job(ctx, repeats) for ctx, repeats in jobs], end_job)
     for job in lockstep.jobs:
         lockstep.guarded(job, lambda job=job: _open(job))
         for run in job.runs:
             lockstep.job_of[id(run)] = job
     groups: dict[tuple[int, ...], SeedGroup] = {}
-    for step in plan.rounds:
+    for k, step in enumerate(jobs[0][0].plan.rounds):
+        for job in lockstep.jobs:
+            job.step = job.ctx.plan.rounds[k]
         active = [(job, i) for job in lockstep.live() for i, d in enumerate(job.done) if d is None or step.index > d]
         for job, i in active:
-            lockstep.guarded(job, lambda run=job.runs[i]: _before_training(run, step))
+            lockstep.guarded(job, lambda run=job.runs[i], own=job.step: _before_training(run, own))
         active = [(job, i) for job, i in active if not job.ended]
         histories = _train_round(lockstep, [job.runs[i] for job, i in active], step, groups)
         for (job, i), history in zip(active, histories):
             if job.ended or history is None:
                 continue
             run, shared = job.runs[i], job.shares[i]
-            lockstep.guarded(job, lambda: _finish(run, shared, step, history))
+            lockstep.guarded(job, lambda: _finish(run, shared, job.step, history))
     for job in lockstep.live():
         for run in job.runs:
             lockstep.guarded(job, lambda run=run: job.ctx.config.algorithm.finish(run))
@@ -188,6 +196,6 @@ def _train_round(lockstep: _Lockstep, runs: list[RepeatRun], step, groups: dict[
         history: list = []
         if not job.ended:
             poll = lockstep.should_stop_alone(job) if lockstep.end_job is not None else None
-            lockstep.guarded(job, lambda: history.extend(run.train(step, should_stop=poll)))
+            lockstep.guarded(job, lambda: history.extend(run.train(job.step, should_stop=poll)))
         histories.append(history if history and not job.ended else None)
     return histories

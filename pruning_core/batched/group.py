@@ -29,8 +29,8 @@ from .trainer import StackedCallbacks, train_stacked
 
 
 class SeedGroup:
-    """Repeats (of one job, or of seed peers) with one model, data and training section, trained
-    as one batched model."""
+    """Repeats (of one job, or of lockstep peers) with one model, data and training section,
+    trained as one batched model."""
 
     def __init__(self, runs: Sequence[RepeatRun]):
         self.runs = list(runs)

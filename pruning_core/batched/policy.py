@@ -49,7 +49,7 @@ BATCHABLE_MODELS = ("lenet300_100", "lenet5", "conv2", "conv4", "conv6")
 MEASURED: dict[tuple[str, str], dict[int, float]] = {
     ("cpu", "lenet300_100"): {1: 1.48, 2: 1.42, 5: 1.14},     # Fashion-MNIST, one epoch, NAdam, batch 60
 }
-#: The most repeats a worker trains as one batched model (its own and its seed peers' together).
+#: The most repeats a worker trains as one batched model (its own and its peers' together).
 MAX_SEEDS_TOGETHER = 16
 #: Batching is chosen when the measured ratio is below this: a saving of more than 20 %, larger
 #: than the run-to-run noise of the CPU figures (the same N = 5 ratio measured 0.86 and 1.14).
@@ -83,7 +83,7 @@ def batching_pays(device: torch.device | str, model_name: str, n: int,
 def may_pay(device: torch.device | str, model_name: str) -> bool:
     """Whether batching could pay for some number of repeats (2 … ``MAX_SEEDS_TOGETHER``) of
     ``model_name`` on ``device``, without measuring: False where it never does (this CPU, a
-    model with batch norm, batching off), so the worker need not even look for seed peers."""
+    model with batch norm, batching off), so the worker need not even look for peers."""
     return any(batching_pays(device, model_name, n) for n in range(2, MAX_SEEDS_TOGETHER + 1))
 
 

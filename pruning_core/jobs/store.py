@@ -36,7 +36,7 @@ ACTIVE = ("queued", "running")
 STATUSES = ("queued", "running", "finished", "failed", "cancelled", "interrupted")
 RECORD_KEYS = ("id", "name", "config", "config_hash", "status", "origin", "created", "started", "finished",
                "heartbeat", "worker_pid", "device", "cancel_requested", "error", "traceback", "progress",
-               "plugins", "sweep", "axes", "dense_keys", "executor", "tags", "note",
+               "plugins", "sweep", "axes", "dense_keys", "lockstep_key", "executor", "tags", "note",
                "tensorboard")
 HEARTBEAT_STALE_SECONDS = 30.0
 DEAD_WORKER_GRACE_SECONDS = 3.0
@@ -224,25 +224,15 @@ class JobStore(SweepRecords, JobRemoval):
             return self._take(min(ready, key=lambda r: r["created"]), worker_pid, device)
 
     @guarded("read")
-    def seed_peers(self, record: dict) -> list[dict]:
-        """The queued jobs :meth:`claim_next` could take now that are seed peers of ``record``
-        (:mod:`~pruning_core.jobs.peers`: one sweep, configs equal but for the seed), oldest first."""
-        from .peers import are_seed_peers
+    def peers(self, record: dict) -> list[dict]:
+        """The queued jobs :meth:`claim_next` could take now that are lockstep peers of
+        ``record`` (:mod:`~pruning_core.jobs.peers`: one sweep, one lockstep key), oldest first.
+        Read only: take them one by one with :meth:`claim`."""
+        from .peers import are_peers
 
         with self._jobs.transact():
-            ready = [r for r in self._ready() if r["id"] != record["id"] and are_seed_peers(record, r)]
+            ready = [r for r in self._ready() if r["id"] != record["id"] and are_peers(record, r)]
         return sorted(ready, key=lambda r: r["created"])
-
-    @guarded("written")
-    def claim_seed_peers(self, record: dict, worker_pid: int, limit: int, device: str | None = None) -> list[dict]:
-        """Atomically take up to ``limit`` of :meth:`seed_peers` for this worker (oldest first);
-        those another worker took meanwhile are not among them."""
-        from .peers import are_seed_peers
-
-        with self._jobs.transact():
-            ready = [r for r in self._ready() if r["id"] != record["id"] and are_seed_peers(record, r)]
-            chosen = sorted(ready, key=lambda r: r["created"])[:max(0, limit)]
-            return [self._take(r, worker_pid, device) for r in chosen]
 
     def _ready(self) -> list[dict]:
         """The readable queued jobs of the store's worker (``local``) not waiting for a dense

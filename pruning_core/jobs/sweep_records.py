@@ -17,13 +17,14 @@ class SweepRecords:
     """Sweeps: ``create_sweep``, ``get_sweep``, ``list_sweeps`` (mixed into the JobStore)."""
 
     @guarded("written")
-    def create_sweep(self, spec: dict, members: list[tuple[dict, str, dict, list]], *, name: str | None = None,
+    def create_sweep(self, spec: dict, members: list[tuple[dict, str, dict, list, str | None]], *,
+                     name: str | None = None,
                      origin: str = "app", plugins: list[str] | None = None, executor: str = LOCAL,
                      address: str | None = None) -> dict:
         """Queue every member of a sweep at once and return the sweep record.
 
         ``spec``: what defines the sweep (base config, axes, zipped); ``members``: (config,
-        config hash, axis values, dense keys) per job. All jobs enter the queue in one transaction, so a
+        config hash, axis values, dense keys, lockstep key) per job. All jobs enter the queue in one transaction, so a
         sweep is never half-queued; each job records its sweep, axis values and ``executor`` (the
         worker claims only ``local`` jobs; a Ray driver its sweep's ``ray`` jobs, ``address``)."""
         now = time.time()
@@ -36,12 +37,12 @@ class SweepRecords:
                 sweep_id = f"{stamp}-sweep-{digest[:8]}-{n}"
             with self._jobs.transact():
                 records = []
-                for i, (config, config_hash, values, keys) in enumerate(members):
+                for i, (config, config_hash, values, keys, lockstep) in enumerate(members):
                     label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in values.items())
                     record = self._new_record(config, config_hash, "queued", origin,
                                               f"{name or sweep_id} · {label}", plugins, now + i * 1e-6,
                                               sweep=sweep_id, axes=values, dense_keys=keys,
-                                              executor=executor)
+                                              lockstep_key=lockstep, executor=executor)
                     self._jobs[record["id"]] = record
                     records.append(record)
             sweep = {"id": sweep_id, "name": name or sweep_id, "created": now, "origin": origin, **spec,

@@ -1,5 +1,5 @@
 """The worker process: claims queued jobs from the store and runs them, one at a time (with the
-seed peers of a sweep's job where training them together pays: :func:`~pruning_core.runner.run_claimed`).
+lockstep peers of a sweep's job where training them together pays: :func:`~pruning_core.runner.run_claimed`).
 
 Started detached by the app (``python -m pruning_core worker``, its own process session, so a
 browser refresh or an app restart does not kill it). It exits after ``idle_exit_seconds`` with
@@ -137,7 +137,7 @@ def serve(store: JobStore, idle_exit_seconds: float, lock: WorkerLock | None = N
             return boards[-1]
 
         try:
-            run_claimed(store, record, sink_for)      # with its sweep's seed peers where batching pays
+            run_claimed(store, record, sink_for)      # with its sweep's lockstep peers where batching pays
         except Exception as exc:  # recorded in the job by run(); keep serving the queue
             _say(f"job {record['id']} failed: {type(exc).__name__}: {exc}")
         finally:

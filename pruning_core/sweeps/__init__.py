@@ -22,10 +22,12 @@ def queue_sweep(grid: Grid, cache_dir: str | pathlib.Path | None = None, *, name
     record. Nothing is queued when the check fails."""
     from ..dense import dense_keys
     from ..jobs.store import JobStore
+    from ..lockstep import lockstep_key
 
     grid.check(confirmed)
     spec = {"base": grid.base, "axes": [a.to_dict() for a in grid.axes], "zipped": grid.zipped}
-    members = [(m.config.to_dict(), m.config.hash(), m.values, dense_keys(m.config)) for m in grid.members]
+    members = [(m.config.to_dict(), m.config.hash(), m.values, dense_keys(m.config), lockstep_key(m.config))
+               for m in grid.members]
     with JobStore(cache_dir) as store:
         return store.create_sweep(spec, members, name=name, origin=origin, plugins=plugins, executor=executor,
                                   address=address)

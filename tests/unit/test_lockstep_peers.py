@@ -1,7 +1,8 @@
-"""Seed peers of a sweep trained together (issue 11): the jobs of one sweep that differ only in
-seed are claimed together by the worker where seed batching pays, trained as one batched model,
-and end one by one — a cancelled or failing job ends alone while the others go on, and nothing is
-written for it afterwards.
+"""Lockstep peers of a sweep trained together (issue 11): the jobs of one sweep whose rounds train
+alike (same model, data, training recipe and round schedule; seeds, pruners, rates may differ) are
+claimed together by the worker where seed batching pays, trained as one batched model, and end one
+by one — a cancelled or failing job ends alone while the others go on, and nothing is written for
+it afterwards.
 
 Expectations are those of the one-by-one sweep: sparsities exactly, accuracies to one test image of
 the 360 digits (float summation order differs in the batched products; see test_seed_batching.py).
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from pruning_core.jobs.peers import are_seed_peers, seedless_key
+from pruning_core.config import Config
+from pruning_core.jobs.peers import are_peers
+from pruning_core.lockstep import lockstep_key
 from pruning_core.jobs.store import JobStore
 from pruning_core.runner import load_result, run_claimed
 from pruning_core.sweeps import Axis, expand, queue_sweep
@@ -41,58 +44,85 @@ def rounds_of(root, job: str):
     return frame.sort_values(["repeat", "round"]).reset_index(drop=True)
 
 
-# ---- who is a seed peer ------------------------------------------------------------------------
+# ---- who is a peer --------------------------------------------------------------------------------
 
-def test_seed_peers_are_jobs_of_one_sweep_whose_configs_differ_only_in_seed():
-    a = {"sweep": "s1", "plugins": [], "config": {"seed": 0, "training": {"lr": 0.1}, "repeats": 1}}
-    assert are_seed_peers(a, {**a, "config": {**a["config"], "seed": 7}})
-    assert not are_seed_peers(a, {**a, "config": {**a["config"], "training": {"lr": 0.2}}})
-    assert not are_seed_peers(a, {**a, "sweep": "s2"})                      # another sweep
-    assert not are_seed_peers({**a, "sweep": None}, {**a, "sweep": None})  # not a sweep's jobs
-    assert not are_seed_peers(a, {**a, "plugins": ["mine.py"]})           # other plug-in code
-    assert seedless_key({"seed": 1, "b": 2, "a": 1}) == '{"a": 1, "b": 2}'
+def test_the_lockstep_key_ignores_what_a_round_does_around_its_training():
+    base = {"training": {"epochs": 3}, "algorithm": {"rounds": 2, "rewind_epoch": 1}}
+
+    def key(**changes):
+        config = {**base, **{k: v for k, v in changes.items() if k != "algorithm"}}
+        config["algorithm"] = {**base["algorithm"], **changes.get("algorithm", {})}
+        return lockstep_key(Config.from_dict(config))
+    same = {key(), key(seed=3), key(algorithm={"rate": 0.5}), key(pruner={"score": "random"}),
+            key(algorithm={"treatment": "keep"})}
+    assert len(same) == 1
+    different = [key(training={"epochs": 3, "lr": 0.1}), key(algorithm={"rounds": 3}),
+                 key(algorithm={"lr_policy": {"name": "allr"}}), key(model={"name": "conv2"}), key(device="cpu")]
+    assert len({*same, *different}) == 1 + len(different)
+    assert lockstep_key(Config.from_dict({"algorithm": {"name": "gradual"}})) is None   # trains inside its round
 
 
-def test_the_store_finds_and_claims_the_ready_seed_peers_only(tmp_path):
+def test_peers_are_jobs_of_one_sweep_with_one_lockstep_key():
+    a = {"sweep": "s1", "plugins": [], "lockstep_key": "k", "config": {"seed": 0}}
+    assert are_peers(a, {**a, "config": {"seed": 7, "pruner": {"score": "random"}}})
+    assert not are_peers(a, {**a, "lockstep_key": "other"})
+    assert not are_peers(a, {**a, "sweep": "s2"})                            # another sweep
+    assert not are_peers({**a, "sweep": None}, {**a, "sweep": None})         # not a sweep's jobs
+    assert not are_peers(a, {**a, "plugins": ["mine.py"]})                   # other plug-in code
+    assert not are_peers({**a, "lockstep_key": None}, {**a, "lockstep_key": None})   # no lockstep at all
+
+
+def test_the_store_lists_the_ready_peers_only(tmp_path):
+    """Score × seed: once (magnitude, 0) is claimed, (random, 0) waits for its dense round 0, so
+    the ready peers are the seed-1 and seed-2 jobs of both scores, oldest first; another sweep's
+    job with the same config is never one; a claimed or cancelled job is no longer listed."""
     sweep = queued(tmp_path, {"pruner.score": ["magnitude", "random"], "seed": [0, 1, 2]})
-    other = queued(tmp_path, {"seed": [5]})                                # same config, another sweep
+    other = queued(tmp_path, {"seed": [5]})
     with JobStore(tmp_path) as store:
-        jobs = {tuple(store.get_job(j)["axes"].values()): store.get_job(j) for j in sweep["jobs"]}
-        first = jobs[("magnitude", 0)]
-        peers = store.seed_peers(first)
-        assert [p["id"] for p in peers] == [jobs[("magnitude", 1)]["id"], jobs[("magnitude", 2)]["id"]]
-        assert other["jobs"][0] not in [p["id"] for p in peers]
-        claimed = store.claim_seed_peers(first, worker_pid=7, limit=1, device="cpu")
-        assert [c["id"] for c in claimed] == [jobs[("magnitude", 1)]["id"]]       # the oldest, up to the limit
-        assert store.get_job(claimed[0]["id"])["status"] == "running"
-        assert store.get_job(claimed[0]["id"])["worker_pid"] == 7
-        assert [p["id"] for p in store.seed_peers(first)] == [jobs[("magnitude", 2)]["id"]]
-        store.request_cancel(jobs[("magnitude", 2)]["id"])
-        assert store.claim_seed_peers(first, worker_pid=7, limit=5) == []          # none queued any more
+        jobs = {tuple(store.get_job(j)["axes"].values()): j for j in sweep["jobs"]}
+        first = store.claim_next(worker_pid=1)
+        assert first["id"] == jobs[("magnitude", 0)] and first["lockstep_key"] is not None
+        want = [jobs[k] for k in (("magnitude", 1), ("magnitude", 2), ("random", 1), ("random", 2))]
+        assert [p["id"] for p in store.peers(first)] == want
+        assert other["jobs"][0] not in [p["id"] for p in store.peers(first)]
+        assert store.claim(want[0], worker_pid=1)["status"] == "running"     # (magnitude, 1) runs:
+        store.request_cancel(want[1])                                        # (random, 1) now waits
+        assert [p["id"] for p in store.peers(first)] == [jobs[("random", 2)]]
 
 
 # ---- trained together, equal to one by one --------------------------------------------------------
 
-def test_a_sweeps_seed_peers_train_together_and_equal_the_one_by_one_sweep(tmp_path, monkeypatch):
-    """Three seeds, batching off (one claim per job) and on (one claim for all three): the same
-    rounds, and the batched jobs say so in their run_started events."""
-    monkeypatch.setenv("PRUNELAB_SHARE_DENSE", "0")
-    results = {}
+def test_a_grid_trains_together_and_equals_the_one_by_one_grid(tmp_path, monkeypatch):
+    """Score × rate × seed (8 jobs, round 0 shared per seed as usual), batching off (one claim per
+    job) and on: the same rounds for every job. With batching on, the first claim takes the first
+    job and the one peer whose round 0 is not the same as its own (the other seed-1 jobs would train
+    that round again); once both have published their round 0, the next claim takes all six left."""
+    results, axes = {}, {"pruner.score": ["magnitude", "random"], "algorithm.rate": [0.2, 0.5], "seed": [0, 1]}
     for setting in ("off", "on"):
         monkeypatch.setenv("PRUNELAB_SEED_BATCHING", setting)
         root = tmp_path / setting
-        sweep = queued(root, {"seed": [0, 1, 2]})
+        sweep = queued(root, axes)
+        jobs = sweep["jobs"]
         with JobStore(root) as store:
             batches = serve_all(store)
-            assert [store.get_job(j)["status"] for j in sweep["jobs"]] == ["finished"] * 3
-            started = [e["seeds_together"] for j in sweep["jobs"] for e in store.events(j) if e["type"] == "run_started"]
-        assert batches == ([[j] for j in sweep["jobs"]] if setting == "off" else [sweep["jobs"]])
-        assert started == [setting == "on"] * 3
-        results[setting] = [rounds_of(root, j) for j in sweep["jobs"]]
-    for off, on in zip(results["off"], results["on"]):
+            assert [store.get_job(j)["status"] for j in jobs] == ["finished"] * 8
+            started = [e["seeds_together"] for j in jobs for e in store.events(j) if e["type"] == "run_started"]
+            values = [tuple(store.get_job(j)["axes"].values()) for j in jobs]
+        if setting == "off":
+            assert batches == [[j] for j in jobs] and started == [False] * 8
+        else:
+            assert values[:2] == [("magnitude", 0.2, 0), ("magnitude", 0.2, 1)]
+            assert batches == [jobs[:2], [jobs[2], *sorted(jobs[3:])]] and started == [True] * 8
+        results[setting] = {v: rounds_of(root, j) for v, j in zip(values, jobs)}
+    for member, off in results["off"].items():
+        on = results["on"][member]
         assert list(on["round"]) == [0, 1, 2] and list(on["seed"]) == list(off["seed"])
-        assert list(on["remaining_weights"]) == list(off["remaining_weights"])
-        assert (on["test_accuracy"] - off["test_accuracy"]).abs().max() <= ONE_IMAGE
+        assert list(on["remaining_weights"]) == list(off["remaining_weights"]), member
+        assert (on["test_accuracy"] - off["test_accuracy"]).abs().max() <= ONE_IMAGE, member
+    assert len({tuple(r["remaining_weights"]) for r in results["on"].values()}) == 2      # the two rates
+    masks = {v: load_result(j, cache_dir=tmp_path / "on").masks(1) for v, j in zip(values, jobs) if v[1:] == (0.2, 0)}
+    assert any(not (masks[("magnitude", 0.2, 0)][k] == masks[("random", 0.2, 0)][k]).all()
+               for k in masks[("magnitude", 0.2, 0)])                                    # the two scores
 
 
 def test_at_most_max_seeds_together_are_claimed(tmp_path, monkeypatch):
@@ -105,10 +135,10 @@ def test_at_most_max_seeds_together_are_claimed(tmp_path, monkeypatch):
         assert serve_all(store) == [sweep["jobs"][:2], sweep["jobs"][2:]]
 
 
-def test_jobs_of_a_sweep_over_another_field_are_not_peers(tmp_path, monkeypatch):
+def test_jobs_that_train_differently_are_not_peers(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
     base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
-    sweep = queued(tmp_path, {"algorithm.rate": [0.2, 0.5]}, base=base)
+    sweep = queued(tmp_path, {"training.lr": [0.001, 0.002]}, base=base)
     with JobStore(tmp_path) as store:
         assert serve_all(store) == [[j] for j in sweep["jobs"]]
 
@@ -233,6 +263,6 @@ def test_where_batching_never_pays_the_worker_does_not_look_for_peers(tmp_path, 
     monkeypatch.delenv("PRUNELAB_SEED_BATCHING")
     base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
     sweep = queued(tmp_path, {"seed": [0, 1]}, base=base)
-    monkeypatch.setattr(JobStore, "seed_peers", lambda self, record: pytest.fail("looked for peers"))
+    monkeypatch.setattr(JobStore, "peers", lambda self, record: pytest.fail("looked for peers"))
     with JobStore(tmp_path) as store:
         assert serve_all(store) == [[j] for j in sweep["jobs"]]
