@@ -106,18 +106,22 @@ def run_claimed(store: JobStore, record: dict, sink_for: Callable[[dict], Callab
     _run_job(job, _share_dense(None), claim_peers=peers)
 
 
-def _session(store: JobStore, record: dict, sink_for, check: bool = True) -> JobSession:
-    """A session for a job record: its plug-ins loaded and its config validated (with ``check``,
-    for a claimed job, a config that no longer loads fails the job, with the reason)."""
+def _session(store: JobStore, record: dict, sink_for) -> JobSession:
+    """A session for a claimed job record (its config as :func:`_job_config` loads it)."""
+    return JobSession(store, _job_config(store, record), record["id"], on_event=sink_for(record),
+                      resume=bool(record.get("resume")), origin=record["origin"])
+
+
+def _job_config(store: JobStore, record: dict, record_failure_in_job: bool = True) -> Config:
+    """A job record's config, its plug-ins loaded and validated; one that no longer loads fails
+    the job with the reason (unless ``record_failure_in_job`` is False: a job not claimed)."""
     try:
         load_plugins(record.get("plugins") or [])
-        config = Config.from_dict(record["config"])
+        return Config.from_dict(record["config"])
     except Exception as exc:
-        if check and not isinstance(exc, (KeyError, StoreError)):
+        if record_failure_in_job and not isinstance(exc, (KeyError, StoreError)):
             record_failure(store, record["id"], exc, emit=lambda *a, **k: None)
         raise
-    return JobSession(store, config, record["id"], on_event=sink_for(record), resume=bool(record.get("resume")),
-                      origin=record["origin"])
 
 
 def _share_dense(share_dense: bool | None) -> bool:
@@ -180,23 +184,27 @@ def _claim_peers(store: JobStore, record: dict, ctx: RunContext, sink_for) -> li
     n = config.repeats * (1 + room)
     if not batching_pays(ctx.device, model, n, measure=lambda: measure_ratio(ctx.data, config.training, model, n)):
         return []
-    sessions, repeats = [], config.repeats
-    untrained = lambda r: {k for k in r.get("dense_keys") or [] if k and not published(store.root, k)}  # noqa: E731
-    dense = untrained(record)
+    def untrained(r: dict) -> set[str]:
+        return {k for k in r.get("dense_keys") or [] if k and not published(store.root, k)}
+
+    sessions, repeats, dense = [], config.repeats, untrained(record)
     for candidate in candidates:
+        if len(sessions) >= room or repeats >= MAX_SEEDS_TOGETHER:
+            break
         keys = untrained(candidate)
         if keys & dense:
             continue
         try:
-            peer = _session(store, candidate, sink_for, check=False)
+            peer_config = _job_config(store, candidate, record_failure_in_job=False)
         except Exception:                     # a config that no longer loads: its own claim will say so
             continue
-        if lockstep_key(peer.config) != key or repeats + peer.config.repeats > MAX_SEEDS_TOGETHER:
+        if lockstep_key(peer_config) != key or repeats + peer_config.repeats > MAX_SEEDS_TOGETHER:
             continue
         if store.claim(candidate["id"], os.getpid(), device=device_label(ctx.device)) is None:
             continue                          # another worker took it meanwhile
-        sessions.append(peer)
-        repeats += peer.config.repeats
+        sessions.append(JobSession(store, peer_config, candidate["id"], on_event=sink_for(candidate),
+                                   resume=bool(candidate.get("resume")), origin=candidate["origin"]))
+        repeats += peer_config.repeats
         dense |= keys
     return sessions
 

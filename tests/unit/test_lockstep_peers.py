@@ -266,3 +266,18 @@ def test_where_batching_never_pays_the_worker_does_not_look_for_peers(tmp_path, 
     monkeypatch.setattr(JobStore, "peers", lambda self, record: pytest.fail("looked for peers"))
     with JobStore(tmp_path) as store:
         assert serve_all(store) == [[j] for j in sweep["jobs"]]
+
+
+def test_a_peer_whose_config_no_longer_matches_its_stored_key_is_not_taken(tmp_path, monkeypatch):
+    """The runner recomputes a candidate's lockstep key with the code that runs: a record whose
+    stored key claims lockstep (here forged) but whose training differs is left in the queue."""
+    monkeypatch.setenv("PRUNELAB_SEED_BATCHING", "on")
+    base = {"training": {"epochs": 1, "batch_size": 200}, "algorithm": {"rounds": 1, "rewind_epoch": 0}}
+    sweep = queued(tmp_path, {"training.lr": [0.001, 0.002]}, base=base)
+    with JobStore(tmp_path) as store:
+        forged = store.get_job(sweep["jobs"][0])["lockstep_key"]
+        store.update_job(sweep["jobs"][1], lockstep_key=forged)
+        first = store.claim_next(worker_pid=1)
+        assert [p["id"] for p in store.peers(first)] == [sweep["jobs"][1]]    # listed by its stored key
+        run_claimed(store, first, lambda record: None)
+        assert store.get_job(sweep["jobs"][1])["status"] == "queued"           # … but not taken
