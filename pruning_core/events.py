@@ -3,7 +3,9 @@
 Events are the single source of every result: the CLI prints them, the store appends them, the
 app draws them and the exports are tables built from them (:func:`events_to_frames`). Types:
 
-``run_started``  job, config_hash, device, repeat, seed, n_params, n_prunable, planned_epochs
+``run_started``  job, config_hash, device, repeat, seed, n_params, n_prunable, planned_epochs,
+                 dataset_source, seeds_together (trained as one batched model with other repeats),
+                 trained_with (the other jobs of that batched model, when there are any)
 ``epoch``        repeat, round, epoch (1-based within the round), schedule_epoch (position in the
                  original LR schedule), lr, train_loss, test_loss, test_accuracy, sparsity,
                  cumulative_epochs, seconds, eta_seconds

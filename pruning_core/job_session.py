@@ -99,12 +99,14 @@ class JobSession:
                           self.progress, self.resume, dense_root=self.store.root if share_dense else None,
                           job_id=self.job_id)
 
-    def announce(self, device: torch.device, data: DeviceDataset, seeds_together: bool) -> None:
-        """One ``run_started`` event per repeat."""
+    def announce(self, device: torch.device, data: DeviceDataset, seeds_together: bool,
+                 trained_with: list[str] | None = None) -> None:
+        """One ``run_started`` event per repeat; ``trained_with``: the other jobs of its lockstep."""
+        extra = {"trained_with": list(trained_with)} if trained_with else {}
         for repeat in range(self.config.repeats):
             self.emit("run_started", config_hash=self.config.hash(), device=device_label(device), repeat=repeat,
                       seed=self.config.seed + repeat, planned_epochs=self.progress.total,
-                      dataset_source=data.source, seeds_together=seeds_together)
+                      dataset_source=data.source, seeds_together=seeds_together, **extra)
 
     def end(self, status: str, exc: BaseException | None = None) -> None:
         """Record how the job ended (once): ``finished`` or ``cancelled`` with its event, or

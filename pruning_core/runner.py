@@ -227,8 +227,9 @@ def _run_with_peers(job: JobSession, ctx: RunContext, peers: list[JobSession], s
         session_of[id(c)].end("cancelled" if isinstance(exc, Cancelled) else "failed", exc)
 
     try:
+        ids = [session.job_id for _, session in members]
         for c, session in members:
-            session.announce(c.device, c.data, True)
+            session.announce(c.device, c.data, True, trained_with=[i for i in ids if i != session.job_id])
         run_jobs_together([(c, range(session.config.repeats)) for c, session in members], end_job)
     except BaseException as exc:
         for _, session in members[1:]:

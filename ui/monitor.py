@@ -82,6 +82,11 @@ def header(record: dict, events: list[dict]) -> None:
     if record.get("sweep"):
         st.page_link("pages/5_Sweeps.py", label="Part of a sweep: open the sweep", icon=":material/grid_view:",
                      query_params={"sweep": record["sweep"]})
+    started = [e for e in events if e.get("type") == "run_started"]
+    partners = started[-1].get("trained_with") if started else None
+    if partners:
+        st.caption(f"trained as one batched model with {len(partners)} other job(s) of its sweep "
+                   f"(same training; own seeds, masks and results): {plain(', '.join(map(str, partners)))}")
     if status == "queued":
         ahead = [j for j in state.jobs() if j["status"] in ACTIVE and j["created"] < record["created"]]
         st.info(f"Queued: {len(ahead)} job(s) ahead of it. The worker runs as many jobs at once as it has slots "

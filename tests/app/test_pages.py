@@ -143,6 +143,18 @@ def test_monitor_shows_a_finished_job_from_the_url(store_dir, no_worker):
     assert all(h["colorbar"]["title"]["text"] == "|w|" for h in heatmaps)
 
 
+def test_monitor_names_the_jobs_a_job_was_trained_together_with(store_dir, no_worker):
+    root, job_id = store_dir
+    at = page("2_Monitor", job=job_id)
+    assert "trained as one batched model" not in texts(at)
+    JobStore(root).append_event(job_id, {"type": "run_started", "job": job_id, "repeat": 0, "seed": 0,
+                                         "trained_with": ["job-b", "job-c"]})
+    at = page("2_Monitor", job=job_id)
+    no_exception(at)
+    assert "trained as one batched model with 2 other job(s) of its sweep" in texts(at)
+    assert "job\\-b" in texts(at) and "job\\-c" in texts(at)       # the ids, shown as text (markdown escaped)
+
+
 def test_monitor_cancels_a_queued_job_and_resumes_an_interrupted_one(store_dir, no_worker):
     from pruning_core.config import Config
 

@@ -108,9 +108,13 @@ def test_a_grid_trains_together_and_equals_the_one_by_one_grid(tmp_path, monkeyp
             assert [store.get_job(j)["status"] for j in jobs] == ["finished"] * 8
             started = [e["seeds_together"] for j in jobs for e in store.events(j) if e["type"] == "run_started"]
             values = [tuple(store.get_job(j)["axes"].values()) for j in jobs]
+            partners = {j: e.get("trained_with") for j in jobs for e in store.events(j) if e["type"] == "run_started"}
         if setting == "off":
             assert batches == [[j] for j in jobs] and started == [False] * 8
+            assert set(partners.values()) == {None}
         else:
+            assert partners[jobs[0]] == [jobs[1]] and partners[jobs[1]] == [jobs[0]]
+            assert sorted(partners[jobs[2]]) == sorted(jobs[3:])
             assert values[:2] == [("magnitude", 0.2, 0), ("magnitude", 0.2, 1)]
             assert batches == [jobs[:2], [jobs[2], *sorted(jobs[3:])]] and started == [True] * 8
         results[setting] = {v: rounds_of(root, j) for v, j in zip(values, jobs)}
