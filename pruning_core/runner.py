@@ -75,14 +75,8 @@ def run(config: Config | dict, on_event: Callable[[Event], None] | None = None, 
     (:mod:`pruning_core.dense`), and publishes the round 0 it trains.
     """
     with JobStore(cache_dir) as store:
-        try:
-            if job_id is not None:
-                load_plugins(store.get_job(job_id).get("plugins") or [])
-            config = config if isinstance(config, Config) else Config.from_dict(config)
-        except Exception as exc:          # a queued job whose config or plug-ins no longer load
-            if job_id is not None and not isinstance(exc, (KeyError, StoreError)):
-                record_failure(store, job_id, exc, emit=lambda *a, **k: None)
-            raise
+        config = _loaded_config(store, job_id, config,
+                                (lambda: store.get_job(job_id).get("plugins")) if job_id is not None else list)
         if job_id is None:
             job_id = store.create_job(config.to_dict(), config.hash(), status="running", origin=origin,
                                       plugins=loaded_plugin_files(), dense_keys=dense_keys(config))["id"]
@@ -107,20 +101,23 @@ def run_claimed(store: JobStore, record: dict, sink_for: Callable[[dict], Callab
 
 
 def _session(store: JobStore, record: dict, sink_for) -> JobSession:
-    """A session for a claimed job record (its config as :func:`_job_config` loads it)."""
-    return JobSession(store, _job_config(store, record), record["id"], on_event=sink_for(record),
-                      resume=bool(record.get("resume")), origin=record["origin"])
+    """A session for a claimed job record (its config as :func:`_loaded_config` loads it)."""
+    config = _loaded_config(store, record["id"], record["config"], lambda: record.get("plugins"))
+    return JobSession(store, config, record["id"], on_event=sink_for(record), resume=bool(record.get("resume")),
+                      origin=record["origin"])
 
 
-def _job_config(store: JobStore, record: dict, record_failure_in_job: bool = True) -> Config:
-    """A job record's config, its plug-ins loaded and validated; one that no longer loads fails
-    the job with the reason (unless ``record_failure_in_job`` is False: a job not claimed)."""
+def _loaded_config(store: JobStore, job_id: str | None, config: Config | dict, plugins: Callable[[], list | None],
+                   record_in_job: bool = True) -> Config:
+    """``config`` validated, after loading the plug-in files ``plugins()`` names. A queued job's
+    config or plug-ins that no longer load fail the job ``job_id`` with the reason (unless
+    ``record_in_job`` is False: a job this process has not claimed)."""
     try:
-        load_plugins(record.get("plugins") or [])
-        return Config.from_dict(record["config"])
+        load_plugins(plugins() or [])
+        return config if isinstance(config, Config) else Config.from_dict(config)
     except Exception as exc:
-        if record_failure_in_job and not isinstance(exc, (KeyError, StoreError)):
-            record_failure(store, record["id"], exc, emit=lambda *a, **k: None)
+        if record_in_job and job_id is not None and not isinstance(exc, (KeyError, StoreError)):
+            record_failure(store, job_id, exc, emit=lambda *a, **k: None)
         raise
 
 
@@ -195,7 +192,8 @@ def _claim_peers(store: JobStore, record: dict, ctx: RunContext, sink_for) -> li
         if keys & dense:
             continue
         try:
-            peer_config = _job_config(store, candidate, record_failure_in_job=False)
+            peer_config = _loaded_config(store, candidate["id"], candidate["config"],
+                                         lambda: candidate.get("plugins"), record_in_job=False)
         except Exception:                     # a config that no longer loads: its own claim will say so
             continue
         if lockstep_key(peer_config) != key or repeats + peer_config.repeats > MAX_SEEDS_TOGETHER:

@@ -8,7 +8,7 @@
 * :mod:`.group`   — ``RepeatRun.train`` for several repeats at the same round (:class:`~.group.SeedGroup`);
 * :mod:`.driver`  — ``run_repeat`` for several repeats in lockstep, of one job or of a sweep's lockstep peers
   (:func:`~.driver.run_jobs_together`), each job ending on its own;
-* :mod:`.policy`  — whether batching pays on a device (measured), ``train_repeats_batched``.
+* :mod:`.policy`  — whether batching pays on a device (measured).
 
 ``group``, ``driver`` and ``policy`` import the round loop; import them as submodules.
 """

@@ -1,4 +1,4 @@
-"""Where seed batching pays, per device (by measurement), and the entry points for the loop.
+"""Where seed batching pays, per device (by measurement).
 
 ``batching_pays(device, model_name, n)`` answers from the figures measured with
 ``benchmarks/bench_seeds.py`` (one epoch of N seeds of LeNet-300-100, batched time / one-by-one
@@ -34,7 +34,6 @@ from ..data import DeviceDataset
 from ..models import build_model
 from ..train import train_epochs
 from .checks import NotBatchable
-from .group import SeedGroup
 from .stack import StackedModel
 from .trainer import train_stacked
 
@@ -128,13 +127,5 @@ def measure_ratio(data: DeviceDataset, cfg, model_name: str, n: int, steps: int 
     return _RATIOS[key]
 
 
-def train_repeats_batched(runs, step, group: SeedGroup | None = None):
-    """Train round ``step`` of several ``RepeatRun``s together: ``(histories, group)``; keep the
-    group for the next rounds (its stacked optimizer lives across ``shared`` rounds). Raises
-    :class:`NotBatchable` (before touching anything) when the round cannot be batched."""
-    group = group if group is not None else SeedGroup(runs)
-    return group.train(step), group
-
-
 __all__ = ["BATCHABLE_MODELS", "ENV", "MAX_SEEDS_TOGETHER", "MEASURED", "NotBatchable", "batching_pays",
-           "may_pay", "measure_ratio", "train_repeats_batched"]
+           "may_pay", "measure_ratio"]
